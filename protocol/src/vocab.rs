@@ -7,8 +7,9 @@
 use core::fmt;
 
 /// An observation code. The discriminant is the stable one-byte id used in board frames.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-#[derive(serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "snake_case")]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[repr(u8)]
@@ -216,7 +217,11 @@ impl Quantity {
 
     /// Number of decimal places the device reported (0 for integers and positive exponents).
     pub fn decimals(self) -> u8 {
-        if self.exponent < 0 { self.exponent.unsigned_abs() } else { 0 }
+        if self.exponent < 0 {
+            self.exponent.unsigned_abs()
+        } else {
+            0
+        }
     }
 
     /// The shortest decimal with at most `max_decimals` places that equals `v` to within half a unit of the last
@@ -389,10 +394,16 @@ pub struct Observation {
 
 impl Observation {
     pub const fn number(code: Code, q: Quantity) -> Self {
-        Observation { code, value: Value::Number(q) }
+        Observation {
+            code,
+            value: Value::Number(q),
+        }
     }
     pub const fn invalid(code: Code, why: Invalid) -> Self {
-        Observation { code, value: Value::Invalid(why) }
+        Observation {
+            code,
+            value: Value::Invalid(why),
+        }
     }
 }
 
@@ -423,8 +434,14 @@ mod tests {
         let q = Quantity::from_f64(36.6, 3).unwrap();
         assert_eq!(q, Quantity::new(366, -1));
         assert_eq!(Quantity::from_f64(88.0, 3).unwrap(), Quantity::new(88, 0));
-        assert_eq!(Quantity::rounded_to(97.88, 1).unwrap(), Quantity::new(979, -1));
-        assert_eq!(Quantity::rounded_to(-40.04, 1).unwrap(), Quantity::new(-400, -1));
+        assert_eq!(
+            Quantity::rounded_to(97.88, 1).unwrap(),
+            Quantity::new(979, -1)
+        );
+        assert_eq!(
+            Quantity::rounded_to(-40.04, 1).unwrap(),
+            Quantity::new(-400, -1)
+        );
         assert_eq!(Quantity::new(1205, -1).to_f64(), 120.5);
         assert_eq!(Quantity::from_f64(f64::NAN, 2), None);
     }

@@ -1,0 +1,755 @@
+//! The core loop: the one task that owns clinical state and is the only writer of the database.
+//!
+//! It takes batches of inbound readings (group commit), runs the validity gate and the rules — synchronous functions
+//! of (state, reading, now) — commits readings, quarantine, alerts, audit events and outbox rows in ONE transaction,
+//! and only then acknowledges the readings to whatever sent them (invariants 1 and 2). A failed commit stops the
+//! daemon: its sources have not acknowledged anything uncommitted, so a restart loses nothing ("crash-only").
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use hearth_protocol::json::{AlertMessage, Severity};
+use hearth_protocol::{Code, Value};
+use tokio::sync::{Notify, mpsc};
+use tokio_util::sync::CancellationToken;
+
+use crate::clock::{Clock, Millis};
+use crate::config::Config;
+use crate::gate::{self, Registry, Verdict};
+use crate::model::{
+    Alert, AlertKind, AlertState, ParsedReading, Reading, Reason, Source, TimeSource, Trigger,
+    severity_str,
+};
+use crate::rules::threshold::{self, GroupState, RuleBook, Transition};
+use crate::store::{
+    AlertEvent, DeliveryUpdate, DeviceRow, OutboxInsert, Store, StoreError, WriteBatch,
+};
+use crate::telemetry as m;
+
+/// Called once the fate of an inbound message is committed (stored, quarantined or known duplicate).
+/// `frame_ack` carries the encoded acknowledgement frame for board frames.
+pub trait Acknowledge: Send + Sync + 'static {
+    fn committed(self: Box<Self>, frame_ack: Option<Vec<u8>>);
+}
+
+/// A message from a source, parsed but not yet gated.
+pub struct Inbound {
+    pub source: Source,
+    pub received_at: Millis,
+    pub payload: bytes::Bytes,
+    /// The parsed reading, or why it could not be parsed (quarantined as is).
+    pub parsed: Result<ParsedReading, Rejection>,
+    pub ack: Option<Box<dyn Acknowledge>>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rejection {
+    pub device: Option<String>,
+    pub seq: Option<u32>,
+    pub reason: Reason,
+    pub detail: String,
+}
+
+/// Everything the core loop consumes.
+pub enum CoreInput {
+    Reading(Inbound),
+    Delivery(DeliveryUpdate),
+    UpstreamLink { up: bool, at: Millis },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CoreError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Escalation stops climbing after this many levels (then it is a standing escalated alert).
+const MAX_ESCALATIONS: u32 = 3;
+/// Budget enforcement runs every this many ticks.
+const BUDGET_EVERY_TICKS: u64 = 60;
+const HOME: &str = "home";
+
+pub struct Core<C: Clock> {
+    cfg: Arc<Config>,
+    clock: C,
+    store: Store,
+    registry: Registry,
+    rules: Arc<RuleBook>,
+    devices: HashMap<String, DeviceRow>,
+    groups: HashMap<(String, String), GroupState>,
+    open: HashMap<(String, String), Alert>,
+    upstream_down_since: Option<Millis>,
+    started_at: Millis,
+    ticks: u64,
+    outbox_changed: Arc<Notify>,
+}
+
+impl<C: Clock> Core<C> {
+    /// Loads the state the core owns from the database.
+    pub async fn load(
+        cfg: Arc<Config>,
+        clock: C,
+        store: Store,
+        outbox_changed: Arc<Notify>,
+    ) -> Result<Self, CoreError> {
+        let devices = store
+            .devices_for_core()
+            .await?
+            .into_iter()
+            .map(|d| (d.id.clone(), d))
+            .collect();
+        let open = store
+            .open_alerts_for_core()
+            .await?
+            .into_iter()
+            .map(|a| ((a.patient.clone(), a.key.clone()), a))
+            .collect();
+        let groups = store
+            .rule_state_for_core()
+            .await?
+            .into_iter()
+            .filter_map(|(p, k, s)| serde_json::from_str(&s).ok().map(|g| ((p, k), g)))
+            .collect();
+        let started_at = clock.now_ms();
+        Ok(Core {
+            registry: Registry::from_config(&cfg),
+            rules: Arc::new(RuleBook::from_config(&cfg)),
+            cfg,
+            clock,
+            store,
+            devices,
+            groups,
+            open,
+            upstream_down_since: None,
+            started_at,
+            ticks: 0,
+            outbox_changed,
+        })
+    }
+
+    /// Runs until `shutdown`; returns an error only when the database refuses a commit.
+    pub async fn run(
+        mut self,
+        mut rx: mpsc::Receiver<CoreInput>,
+        shutdown: CancellationToken,
+    ) -> Result<(), CoreError> {
+        let mut tick = tokio::time::interval(Duration::from_millis(self.cfg.alerting.tick_ms));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let max = self.cfg.storage.max_batch;
+        let mut buf = Vec::with_capacity(max);
+        loop {
+            tokio::select! {
+                biased;
+                _ = shutdown.cancelled() => break,
+                n = rx.recv_many(&mut buf, max) => {
+                    if n == 0 { break; }
+                    self.step(&mut buf).await?;
+                }
+                _ = tick.tick() => self.tick().await?,
+            }
+        }
+        Ok(())
+    }
+
+    /// Processes one batch of inputs and commits it.
+    pub async fn step(&mut self, inputs: &mut Vec<CoreInput>) -> Result<(), CoreError> {
+        let now = self.clock.now_ms();
+        let mut batch = WriteBatch::default();
+        let mut acks: Vec<(Box<dyn Acknowledge>, Option<String>)> = Vec::new();
+        let mut touched: Vec<String> = Vec::new();
+        for input in inputs.drain(..) {
+            match input {
+                CoreInput::Reading(inb) => {
+                    let frame_device = self
+                        .ingest(inb.parsed.clone(), &inb, now, &mut batch, &mut touched)
+                        .await?;
+                    if let Some(ack) = inb.ack {
+                        acks.push((
+                            ack,
+                            frame_device.filter(|_| inb.source == Source::MqttFrame),
+                        ));
+                    }
+                }
+                CoreInput::Delivery(d) => {
+                    if let DeliveryUpdate::Delivered { .. } = d {
+                        metrics::counter!(m::ALERT_MESSAGES_DELIVERED).increment(1);
+                    }
+                    if let DeliveryUpdate::Published { resend: true, .. } = d {
+                        metrics::counter!(m::UPSTREAM_RESENDS).increment(1);
+                    }
+                    batch.delivery.push(d);
+                }
+                CoreInput::UpstreamLink { up, at } => {
+                    if up {
+                        self.upstream_down_since = None;
+                    } else {
+                        self.upstream_down_since.get_or_insert(at);
+                    }
+                    self.check_upstream(now, &mut batch);
+                }
+            }
+        }
+        touched.sort();
+        touched.dedup();
+        for d in touched {
+            if let Some(row) = self.devices.get(&d) {
+                batch.devices.push(row.clone());
+            }
+        }
+        self.commit(&batch).await?;
+        for (ack, frame_device) in acks {
+            let frame_ack = frame_device.and_then(|d| self.frame_ack(&d));
+            ack.committed(frame_ack);
+        }
+        Ok(())
+    }
+
+    async fn commit(&self, batch: &WriteBatch) -> Result<(), CoreError> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let started = Instant::now();
+        self.store.commit(batch).await?;
+        metrics::histogram!(m::COMMIT_SECONDS).record(started.elapsed().as_secs_f64());
+        metrics::counter!(m::READINGS_COMMITTED).increment(batch.readings.len() as u64);
+        for q in &batch.quarantine {
+            metrics::counter!(m::READINGS_QUARANTINED, "reason" => q.reason.as_str()).increment(1);
+        }
+        if !batch.outbox.is_empty() || !batch.delivery.is_empty() {
+            self.outbox_changed.notify_one();
+        }
+        Ok(())
+    }
+
+    /// Gates one reading and applies the rules. Returns the device id when a frame ack is owed.
+    async fn ingest(
+        &mut self,
+        parsed: Result<ParsedReading, Rejection>,
+        inb: &Inbound,
+        now: Millis,
+        batch: &mut WriteBatch,
+        touched: &mut Vec<String>,
+    ) -> Result<Option<String>, CoreError> {
+        metrics::counter!(m::READINGS_RECEIVED, "source" => inb.source.as_str()).increment(1);
+        let ctx = gate::Inbound {
+            source: inb.source,
+            received_at: inb.received_at,
+            payload: &inb.payload,
+        };
+        let parsed = match parsed {
+            Ok(p) => p,
+            Err(r) => {
+                batch
+                    .quarantine
+                    .push(gate::quarantined(&ctx, r.device, r.seq, r.reason, r.detail));
+                return Ok(None);
+            }
+        };
+        let device = parsed.device.clone();
+        let seq = parsed.seq;
+        match gate::check(&self.registry, self.devices.get(&device), parsed, &ctx, now) {
+            Verdict::Duplicate => {
+                metrics::counter!(m::READINGS_DUPLICATE).increment(1);
+                Ok(Some(device))
+            }
+            Verdict::OlderSequence => {
+                let in_batch = batch
+                    .readings
+                    .iter()
+                    .any(|r| r.device == device && r.seq == seq);
+                if in_batch || self.store.reading_exists(&device, seq).await? {
+                    metrics::counter!(m::READINGS_DUPLICATE).increment(1);
+                } else {
+                    let last = self
+                        .devices
+                        .get(&device)
+                        .and_then(|d| d.last_seq)
+                        .unwrap_or(0);
+                    let detail = format!("sequence {seq} after {last}, never stored before");
+                    batch.quarantine.push(gate::quarantined(
+                        &ctx,
+                        Some(device.clone()),
+                        Some(seq),
+                        Reason::ReplayedSequence,
+                        detail,
+                    ));
+                }
+                Ok(Some(device))
+            }
+            Verdict::Reject(q) => {
+                batch.quarantine.push(q);
+                Ok(None)
+            }
+            Verdict::Accept { reading, rejected } => {
+                batch.quarantine.extend(rejected);
+                self.note_device(&reading, touched);
+                self.apply_rules(&reading, now, batch);
+                batch.readings.push(reading);
+                Ok(Some(device))
+            }
+        }
+    }
+
+    fn note_device(&mut self, r: &Reading, touched: &mut Vec<String>) {
+        let d = self
+            .devices
+            .entry(r.device.clone())
+            .or_insert_with(|| DeviceRow {
+                id: r.device.clone(),
+                ..Default::default()
+            });
+        d.last_seq = Some(r.seq);
+        if r.time_source == TimeSource::Device {
+            d.last_observed_at = Some(r.observed_at);
+        }
+        d.last_seen_at = d.last_seen_at.max(r.received_at);
+        if let Some(b) = r
+            .obs
+            .iter()
+            .find(|o| o.code == Code::Battery)
+            .and_then(|o| o.value.number())
+        {
+            d.battery = Some(b);
+        }
+        touched.push(r.device.clone());
+    }
+
+    fn apply_rules(&mut self, r: &Reading, now: Millis, batch: &mut WriteBatch) {
+        let stale = now - r.observed_at > (self.cfg.alerting.stale_after_s as Millis) * 1000;
+        for o in &r.obs {
+            // An invalid value has no number: it can never be scored (invariant 6).
+            let Value::Number(q) = o.value else { continue };
+            let v = q.to_f64();
+            if o.code == Code::Battery {
+                self.battery_rule(r, v, now, batch);
+                continue;
+            }
+            if stale {
+                metrics::counter!(m::READINGS_STALE).increment(1);
+                continue;
+            }
+            let trigger = Trigger {
+                device: r.device.clone(),
+                seq: r.seq,
+                code: o.code,
+                value: v,
+                observed_at: r.observed_at,
+                time_source: r.time_source,
+            };
+            let rules = self.rules.clone();
+            for group in rules.groups(&r.patient, o.code) {
+                let Some(first) = group.first() else { continue };
+                let key = first.group_key();
+                let gk = (r.patient.clone(), key.clone());
+                let state = self.groups.entry(gk.clone()).or_default();
+                let before = state.clone();
+                let transition = threshold::evaluate(&group, state, v, r.observed_at);
+                if *state != before {
+                    let json = serde_json::to_string(&*state).unwrap_or_default();
+                    batch
+                        .rule_state
+                        .push((r.patient.clone(), key.clone(), json));
+                }
+                let Some(transition) = transition else {
+                    continue;
+                };
+                let msg = |rule: &str| format!("{} {} {}: {}", o.code, q, o.code.unit(), rule);
+                match transition {
+                    Transition::Raise { severity, rule } => {
+                        let message = msg(&rule);
+                        self.raise(
+                            &r.patient,
+                            &key,
+                            AlertKind::Clinical,
+                            &rule,
+                            severity,
+                            Some(trigger.clone()),
+                            message,
+                            now,
+                            batch,
+                        );
+                    }
+                    Transition::Upgrade { severity, rule } => {
+                        let message = msg(&rule);
+                        self.revise(
+                            &gk,
+                            AlertState::Updated,
+                            Some(severity),
+                            Some(&rule),
+                            Some(trigger.clone()),
+                            message,
+                            now,
+                            batch,
+                        );
+                    }
+                    Transition::Resolve { rule } => {
+                        let message =
+                            format!("{} recovered to {} {} ({rule})", o.code, q, o.code.unit());
+                        self.revise(
+                            &gk,
+                            AlertState::Resolved,
+                            None,
+                            None,
+                            Some(trigger.clone()),
+                            message,
+                            now,
+                            batch,
+                        );
+                    }
+                }
+            }
+        }
+        // A device that speaks again is no longer silent.
+        let silent = (
+            self.patient_or_home(&r.device),
+            format!("technical:device_silent:{}", r.device),
+        );
+        if self.open.contains_key(&silent) {
+            let message = format!("device {} is reporting again", r.device);
+            self.revise(
+                &silent,
+                AlertState::Resolved,
+                None,
+                None,
+                None,
+                message,
+                now,
+                batch,
+            );
+        }
+    }
+
+    fn battery_rule(&mut self, r: &Reading, pct: f64, now: Millis, batch: &mut WriteBatch) {
+        let low = self.cfg.alerting.battery_low_pct;
+        let key = (
+            r.patient.clone(),
+            format!("technical:battery_low:{}", r.device),
+        );
+        let open = self.open.contains_key(&key);
+        if !open && pct < low {
+            let message = format!("device {} battery at {pct} %", r.device);
+            self.raise(
+                &key.0,
+                &key.1,
+                AlertKind::Technical,
+                "battery_low",
+                Severity::Low,
+                None,
+                message,
+                now,
+                batch,
+            );
+        } else if open && pct >= low + 5.0 {
+            let message = format!("device {} battery back to {pct} %", r.device);
+            self.revise(
+                &key,
+                AlertState::Resolved,
+                None,
+                None,
+                None,
+                message,
+                now,
+                batch,
+            );
+        }
+    }
+
+    fn patient_or_home(&self, device: &str) -> String {
+        self.registry
+            .patient(device)
+            .map(str::to_string)
+            .unwrap_or_else(|_| HOME.to_string())
+    }
+
+    /// Timers: silent devices, escalation, upstream reachability, storage budget.
+    pub async fn tick(&mut self) -> Result<(), CoreError> {
+        let now = self.clock.now_ms();
+        self.ticks += 1;
+        let mut batch = WriteBatch::default();
+        let cfg = self.cfg.clone();
+        for d in &cfg.devices {
+            let Some(every) = d.expected_every_s else {
+                continue;
+            };
+            let last = self
+                .devices
+                .get(&d.id)
+                .map(|r| r.last_seen_at)
+                .unwrap_or(0)
+                .max(self.started_at);
+            let key = (
+                self.patient_or_home(&d.id),
+                format!("technical:device_silent:{}", d.id),
+            );
+            if now - last > 3 * (every as Millis) * 1000 && !self.open.contains_key(&key) {
+                let message = format!("device {} silent for {} min", d.id, (now - last) / 60_000);
+                self.raise(
+                    &key.0,
+                    &key.1,
+                    AlertKind::Technical,
+                    "device_silent",
+                    Severity::Medium,
+                    None,
+                    message,
+                    now,
+                    &mut batch,
+                );
+            }
+        }
+        let escalate_ms = (self.cfg.alerting.escalate_after_s as Millis) * 1000;
+        let due: Vec<_> = self
+            .open
+            .iter()
+            .filter(|(_, a)| {
+                a.kind == AlertKind::Clinical && !a.acknowledged && a.escalations < MAX_ESCALATIONS
+            })
+            .filter(|(_, a)| now - a.raised_at >= escalate_ms * (a.escalations as Millis + 1))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for k in due {
+            let level = self.open[&k].escalations + 1;
+            let message = format!("not acknowledged: escalation level {level}");
+            self.revise(
+                &k,
+                AlertState::Escalated,
+                None,
+                None,
+                None,
+                message,
+                now,
+                &mut batch,
+            );
+        }
+        self.check_upstream(now, &mut batch);
+        if self.ticks % BUDGET_EVERY_TICKS == 1 {
+            self.check_storage(now, &mut batch).await?;
+        }
+        self.commit(&batch).await
+    }
+
+    fn check_upstream(&mut self, now: Millis, batch: &mut WriteBatch) {
+        let key = (
+            HOME.to_string(),
+            "technical:upstream_unreachable".to_string(),
+        );
+        let open = self.open.contains_key(&key);
+        match self.upstream_down_since {
+            Some(since)
+                if !open
+                    && now - since
+                        >= (self.cfg.upstream.unreachable_alert_after_s as Millis) * 1000 =>
+            {
+                let message = format!("community hub unreachable for {} s", (now - since) / 1000);
+                self.raise(
+                    &key.0,
+                    &key.1,
+                    AlertKind::Technical,
+                    "upstream_unreachable",
+                    Severity::Medium,
+                    None,
+                    message,
+                    now,
+                    batch,
+                );
+            }
+            None if open => {
+                self.revise(
+                    &key,
+                    AlertState::Resolved,
+                    None,
+                    None,
+                    None,
+                    "community hub reachable again".into(),
+                    now,
+                    batch,
+                );
+            }
+            _ => {}
+        }
+    }
+
+    async fn check_storage(
+        &mut self,
+        now: Millis,
+        batch: &mut WriteBatch,
+    ) -> Result<(), CoreError> {
+        let budget = self.cfg.storage.budget_mb * 1024 * 1024;
+        let evicted = self.store.enforce_budget(budget * 9 / 10).await?;
+        if evicted > 0 {
+            metrics::counter!(m::READINGS_EVICTED).increment(evicted);
+            let key = (HOME.to_string(), "technical:readings_evicted".to_string());
+            if !self.open.contains_key(&key) {
+                let message = format!(
+                    "storage budget reached: {evicted} oldest readings evicted (alerts kept)"
+                );
+                self.raise(
+                    &key.0,
+                    &key.1,
+                    AlertKind::Technical,
+                    "readings_evicted",
+                    Severity::Low,
+                    None,
+                    message,
+                    now,
+                    batch,
+                );
+            }
+        }
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn raise(
+        &mut self,
+        patient: &str,
+        key: &str,
+        kind: AlertKind,
+        rule: &str,
+        severity: Severity,
+        trigger: Option<Trigger>,
+        message: String,
+        now: Millis,
+        batch: &mut WriteBatch,
+    ) {
+        let alert = Alert {
+            id: uuid::Uuid::new_v4().to_string(),
+            rev: 1,
+            patient: patient.to_string(),
+            key: key.to_string(),
+            kind,
+            rule: rule.to_string(),
+            severity,
+            state: AlertState::Open,
+            trigger,
+            raised_at: now,
+            updated_at: now,
+            message,
+            escalations: 0,
+            acknowledged: false,
+        };
+        metrics::counter!(m::ALERTS_RAISED, "severity" => severity_str(severity), "kind" => kind.as_str()).increment(1);
+        tracing::info!(alert = %alert.id, kind = kind.as_str(), rule, severity = severity_str(severity), "alert raised");
+        self.emit(&alert, "raised", now, batch);
+        self.open
+            .insert((patient.to_string(), key.to_string()), alert);
+    }
+
+    /// A new revision of an open alert (update, escalation or resolution).
+    #[allow(clippy::too_many_arguments)]
+    fn revise(
+        &mut self,
+        k: &(String, String),
+        state: AlertState,
+        severity: Option<Severity>,
+        rule: Option<&str>,
+        trigger: Option<Trigger>,
+        message: String,
+        now: Millis,
+        batch: &mut WriteBatch,
+    ) {
+        let Some(mut alert) = self.open.remove(k) else {
+            return;
+        };
+        alert.rev += 1;
+        alert.state = state;
+        alert.updated_at = now;
+        alert.message = message;
+        if let Some(s) = severity {
+            alert.severity = s;
+        }
+        if let Some(r) = rule {
+            alert.rule = r.to_string();
+        }
+        if trigger.is_some() {
+            alert.trigger = trigger;
+        }
+        if state == AlertState::Escalated {
+            alert.escalations += 1;
+        }
+        tracing::info!(alert = %alert.id, rev = alert.rev, state = state.as_str(), "alert revised");
+        self.emit(&alert, state.as_str(), now, batch);
+        if state != AlertState::Resolved {
+            self.open.insert(k.clone(), alert);
+        }
+    }
+
+    fn emit(&self, a: &Alert, event: &'static str, now: Millis, batch: &mut WriteBatch) {
+        let payload = serde_json::to_string(&self.message(a)).unwrap_or_default();
+        batch.alerts.retain(|x| x.id != a.id);
+        batch.alerts.push(a.clone());
+        batch.events.push(AlertEvent {
+            alert_id: a.id.clone(),
+            rev: a.rev,
+            at: now,
+            event,
+            detail: a.message.clone(),
+        });
+        batch.outbox.push(OutboxInsert {
+            alert_id: a.id.clone(),
+            rev: a.rev,
+            patient: a.patient.clone(),
+            topic: format!("{}/alerts/{}", self.cfg.upstream.topic_prefix, a.patient),
+            payload,
+            created_at: now,
+        });
+    }
+
+    /// The JSON contract message for an alert revision.
+    pub fn message(&self, a: &Alert) -> AlertMessage {
+        alert_message(&self.cfg.home.id, a)
+    }
+
+    fn frame_ack(&self, device: &str) -> Option<Vec<u8>> {
+        let key = self.registry.frame_key(device)?;
+        let seq = self.devices.get(device)?.last_seq?;
+        crate::sources::frames::encode_ack(device, seq, key)
+    }
+}
+
+/// Builds the alert message of the JSON contract (`protocol/schema/alert.schema.json`).
+pub fn alert_message(home: &str, a: &Alert) -> AlertMessage {
+    let t = a.trigger.as_ref();
+    AlertMessage {
+        id: a.id.clone(),
+        rev: a.rev,
+        home: home.to_string(),
+        patient: a.patient.clone(),
+        severity: a.severity,
+        state: a.state,
+        kind: a.kind,
+        rule: a.rule.clone(),
+        device: t.map(|t| t.device.clone()),
+        seq: t.map(|t| t.seq),
+        code: t.map(|t| t.code.as_str().to_string()),
+        value: t.map(|t| t.value),
+        unit: t.map(|t| t.code.unit().to_string()),
+        observed_at: t.map(|t| t.observed_at),
+        time_source: t.map(|t| t.time_source),
+        raised_at: a.raised_at,
+        message: a.message.clone(),
+        details: serde_json::Value::Null,
+    }
+}
+
+impl<C: Clock> Core<C> {
+    /// Test access: the open alert of a patient's episode group.
+    pub fn open_alert(&self, patient: &str, key: &str) -> Option<&Alert> {
+        self.open.get(&(patient.to_string(), key.to_string()))
+    }
+}
+
+/// Convenience for quarantining whole messages a source could not parse.
+pub fn rejection(
+    device: Option<String>,
+    seq: Option<u32>,
+    reason: Reason,
+    detail: impl Into<String>,
+) -> Rejection {
+    Rejection {
+        device,
+        seq,
+        reason,
+        detail: detail.into(),
+    }
+}

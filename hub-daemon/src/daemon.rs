@@ -1,0 +1,157 @@
+//! Wiring: starts the store, the embedded broker, the core loop, the sources, the upstream publisher and HTTP, and
+//! stops them on a shutdown token (so tests and the demo can run a daemon in-process on port 0).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use anyhow::{Context, anyhow};
+use tokio::sync::{Notify, mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+
+use crate::clock::Clock;
+use crate::config::{self, Config};
+use crate::core::Core;
+use crate::gate::Registry;
+use crate::http::{self, HttpState};
+use crate::sources::mqtt::{self, MqttSourceConfig};
+use crate::store::Store;
+use crate::{broker, telemetry, upstream};
+
+/// Addresses the running daemon bound (written to the ready file).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Bound {
+    pub pid: u32,
+    pub http: SocketAddr,
+    pub sensors_broker: SocketAddr,
+}
+
+/// Runs until `shutdown` is cancelled or a component fails. `on_ready` is called once everything is up.
+pub async fn run<C: Clock + Clone>(
+    cfg: Config,
+    clock: C,
+    shutdown: CancellationToken,
+    on_ready: impl FnOnce(&Bound) + Send,
+) -> anyhow::Result<()> {
+    let cfg = Arc::new(cfg);
+    let metrics = telemetry::init_metrics();
+    let store = Store::open(&cfg.storage.path)
+        .await
+        .with_context(|| format!("opening database {}", cfg.storage.path.display()))?;
+
+    let sensors = if cfg.sensors.broker == "embedded" {
+        let listen = cfg.sensors.listen;
+        let inflight = cfg.sensors.max_inflight;
+        tokio::task::spawn_blocking(move || broker::start_embedded(listen, inflight)).await??
+    } else {
+        let (host, port, _) =
+            config::broker_addr(&cfg.sensors.broker).map_err(|e| anyhow!("sensors.broker: {e}"))?;
+        tokio::net::lookup_host((host.as_str(), port))
+            .await?
+            .next()
+            .ok_or_else(|| anyhow!("sensors.broker: cannot resolve {host}"))?
+    };
+
+    let (core_tx, core_rx) = mpsc::channel(cfg.storage.max_batch * 4);
+    let outbox_changed = Arc::new(Notify::new());
+    // Publish whatever a previous run left undelivered as soon as the link is up.
+    outbox_changed.notify_one();
+    let core = Core::load(
+        cfg.clone(),
+        clock.clone(),
+        store.clone(),
+        outbox_changed.clone(),
+    )
+    .await?;
+    let stop = shutdown.child_token();
+    let mut core_task = tokio::spawn(core.run(core_rx, stop.clone()));
+
+    let (ready_tx, ready_rx) = oneshot::channel();
+    let source_cfg = MqttSourceConfig {
+        host: sensors.ip().to_string(),
+        port: sensors.port(),
+        client_id: format!("hearthd-{}-sensors", cfg.home.id),
+        prefix: cfg.sensors.topic_prefix.clone(),
+        max_inflight: cfg.sensors.max_inflight,
+        registry: Arc::new(Registry::from_config(&cfg)),
+    };
+    let source = tokio::spawn(mqtt::run(
+        source_cfg,
+        clock.clone(),
+        core_tx.clone(),
+        ready_tx,
+        stop.clone(),
+    ));
+    let upstream = tokio::spawn(upstream::run(
+        cfg.clone(),
+        store.clone(),
+        clock.clone(),
+        core_tx.clone(),
+        outbox_changed,
+        stop.clone(),
+    ));
+    drop(core_tx);
+
+    let ready = Arc::new(AtomicBool::new(false));
+    let listener = tokio::net::TcpListener::bind(cfg.http.listen)
+        .await
+        .with_context(|| format!("http.listen: cannot bind {}", cfg.http.listen))?;
+    let http_addr = listener.local_addr()?;
+    let app = http::router(HttpState {
+        cfg: cfg.clone(),
+        store: store.clone(),
+        metrics,
+        ready: ready.clone(),
+    });
+    let http_stop = stop.clone();
+    let http = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(http_stop.cancelled_owned())
+            .await
+    });
+
+    tokio::select! {
+        r = ready_rx => r.map_err(|_| anyhow!("sensor source stopped before subscribing"))?,
+        _ = tokio::time::sleep(Duration::from_secs(30)) => {
+            stop.cancel();
+            return Err(anyhow!("sensor broker {sensors} not reachable within 30 s"));
+        }
+        _ = shutdown.cancelled() => {}
+    }
+    ready.store(true, Ordering::SeqCst);
+    let bound = Bound {
+        pid: std::process::id(),
+        http: http_addr,
+        sensors_broker: sensors,
+    };
+    tracing::info!(http = %bound.http, sensors = %bound.sensors_broker, home = %cfg.home.id, "hearthd ready");
+    on_ready(&bound);
+
+    let result = tokio::select! {
+        _ = shutdown.cancelled() => Ok(()),
+        r = &mut core_task => match r {
+            Ok(Ok(())) => Err(anyhow!("core loop stopped")),
+            Ok(Err(e)) => Err(anyhow!(e).context("core loop failed")),
+            Err(e) => Err(anyhow!(e).context("core loop panicked")),
+        },
+    };
+    stop.cancel();
+    let _ = source.await;
+    let _ = upstream.await;
+    let _ = http.await;
+    if !core_task.is_finished() {
+        let _ = core_task.await;
+    }
+    store.close().await;
+    tracing::info!("hearthd stopped");
+    result
+}
+
+/// Writes the ready file atomically (temp file + rename), so a watcher never reads half of it.
+pub fn write_ready_file(path: &PathBuf, bound: &Bound) -> std::io::Result<()> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, serde_json::to_vec(bound)?)?;
+    std::fs::rename(tmp, path)
+}

@@ -1,0 +1,3 @@
+//! Alerting rules: synchronous functions of (state, reading, now). No clock reads, no I/O.
+
+pub mod threshold;

@@ -1,0 +1,31 @@
+//! Fixtures for Hearth's end-to-end tests: everything a test needs to run the real `hearthd` binary against real
+//! brokers on loopback, with nothing fixed (ports, databases and brokers are private to each test).
+//!
+//! - [`ports`]: a free loopback port.
+//! - [`mosquitto`]: a private Mosquitto broker that can be stopped and started again on the same port.
+//! - [`hub`]: the `hearthd` child process ([`hub::Hub`]) and the builder of its TOML configuration
+//!   ([`hub::HubConfig`]).
+//! - [`upstream`]: a simulated community hub that records every alert and sends end-to-end acks.
+//! - [`sensors`]: a simulated device publishing JSON readings and recording which ones the broker PubAcked.
+//! - [`http`]: a minimal HTTP GET client for the hub's API and a Prometheus text reader.
+//! - [`db`]: read-only access to the hub's SQLite database.
+//! - [`load`]: continuous reading load from several simulated devices.
+//! - [`rig`]: the usual wiring of all of the above for one scenario.
+//! - [`check`]: delivery checks (outbox vs receiver) shared by the fault tests.
+//! - [`wait`]: bounded waiting helpers; every wait in these tests has a timeout.
+//!
+//! Every wait awaits an event (a channel, a PubAck, a file) with a timeout. Only fixtures poll, and only where there
+//! is no event to await (a TCP port opening, a file appearing, an HTTP view changing), always in a bounded loop.
+
+pub mod check;
+pub mod db;
+pub mod http;
+pub mod hub;
+pub mod load;
+pub mod mosquitto;
+pub mod ports;
+pub mod rig;
+pub mod sensors;
+pub mod time_fmt;
+pub mod upstream;
+pub mod wait;
