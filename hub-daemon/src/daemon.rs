@@ -132,6 +132,7 @@ pub async fn run<C: Clock + Clone>(
     let result = tokio::select! {
         _ = shutdown.cancelled() => Ok(()),
         r = &mut core_task => match r {
+            Ok(Ok(())) if shutdown.is_cancelled() => Ok(()),
             Ok(Ok(())) => Err(anyhow!("core loop stopped")),
             Ok(Err(e)) => Err(anyhow!(e).context("core loop failed")),
             Err(e) => Err(anyhow!(e).context("core loop panicked")),

@@ -1,7 +1,240 @@
-//! The README's demo. (In progress.)
+//! `hearthd demo`: a whole home on one machine with no external service.
+//!
+//! The daemon runs on its embedded broker and a fresh database; the same broker stands in for the community hub's.
+//! A simulated home sends readings for three patients — one deteriorates, then recovers; one is a COPD patient whose
+//! low SpO2 is within the personal baseline a clinician agreed — and a stand-in community hub prints each alert as a
+//! community nurse would see it, and acknowledges it end to end.
 
+use std::net::{SocketAddr, TcpListener};
+use std::time::Duration;
+
+use anyhow::{Context, anyhow};
+use hearth_protocol::json::{self, AckMessage, AckedAlert, AlertMessage};
+use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 use tokio_util::sync::CancellationToken;
 
-pub async fn run(_shutdown: CancellationToken, _duration_s: Option<u64>) -> anyhow::Result<()> {
-    anyhow::bail!("demo not implemented yet")
+use crate::clock::{Clock, SystemClock};
+use crate::config::{Config, DEFAULT_CONFIG};
+use crate::daemon;
+
+/// Seconds between simulated readings of each device.
+const EVERY_S: u64 = 2;
+
+pub async fn run(shutdown: CancellationToken, duration_s: Option<u64>) -> anyhow::Result<()> {
+    let dir = tempfile::tempdir().context("creating a temporary directory")?;
+    let port = free_port()?;
+    let mut cfg = Config::parse(DEFAULT_CONFIG, std::path::Path::new("<embedded default>"))?;
+    cfg.sensors.listen = SocketAddr::from(([127, 0, 0, 1], port));
+    cfg.upstream.broker = format!("mqtt://127.0.0.1:{port}");
+    cfg.upstream.heartbeat_s = 10;
+    cfg.http.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+    cfg.storage.path = dir.path().join("hearth.db");
+    cfg.alerting.escalate_after_s = 90;
+    let home = cfg.home.id.clone();
+    let care_prefix = cfg.upstream.topic_prefix.clone();
+    let hub_prefix = cfg.sensors.topic_prefix.clone();
+
+    let stop = shutdown.child_token();
+    let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
+    let daemon_stop = stop.clone();
+    let mut daemon = tokio::spawn(async move {
+        daemon::run(cfg, SystemClock, daemon_stop, move |b| {
+            let _ = ready_tx.send(b.clone());
+        })
+        .await
+    });
+    let bound = tokio::select! {
+        b = ready_rx => b.map_err(|_| anyhow!("the daemon stopped before it was ready"))?,
+        r = &mut daemon => return r?.and(Err(anyhow!("the daemon stopped before it was ready"))),
+    };
+
+    println!();
+    println!("Hearth demo — home {home}");
+    println!(
+        "  hub daemon ready; embedded broker on {}",
+        bound.sensors_broker
+    );
+    println!(
+        "  technician API:  http://{}/api/alerts  /api/devices  /api/quarantine  /metrics",
+        bound.http
+    );
+    println!(
+        "  simulated home: p-0001 deteriorates then recovers, p-0002 is well, p-0003 (COPD) sits at her baseline"
+    );
+    println!("  Ctrl-C stops.\n");
+    println!(
+        "Community nurse view (alerts as they arrive at the community hub, acknowledged end to end):"
+    );
+
+    let nurse = tokio::spawn(community_hub(
+        bound.sensors_broker,
+        home.clone(),
+        care_prefix,
+        stop.clone(),
+    ));
+    let sim = tokio::spawn(simulated_home(
+        bound.sensors_broker,
+        hub_prefix,
+        stop.clone(),
+    ));
+
+    let outcome = tokio::select! {
+        _ = shutdown.cancelled() => Ok(()),
+        _ = async { tokio::time::sleep(Duration::from_secs(duration_s.unwrap_or(u64::MAX / 4))).await } => Ok(()),
+        r = &mut daemon => r?.and(Err(anyhow!("the daemon stopped unexpectedly"))),
+    };
+    stop.cancel();
+    let _ = sim.await;
+    let _ = nurse.await;
+    if !daemon.is_finished() {
+        daemon.await??;
+    }
+    println!("\nDemo stopped cleanly.");
+    outcome
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+fn mqtt(id: &str, broker: SocketAddr) -> (AsyncClient, rumqttc::EventLoop) {
+    let mut opts = MqttOptions::new(id, broker.ip().to_string(), broker.port());
+    opts.set_keep_alive(Duration::from_secs(15));
+    AsyncClient::new(opts, 64)
+}
+
+/// A stand-in community hub: prints alerts and acknowledges each after "storing" it.
+async fn community_hub(broker: SocketAddr, home: String, prefix: String, stop: CancellationToken) {
+    let (client, mut events) = mqtt("demo-community-hub", broker);
+    let ack_topic = json::ack_topic(&prefix, &home);
+    loop {
+        let ev = tokio::select! {
+            _ = stop.cancelled() => break,
+            ev = events.poll() => ev,
+        };
+        match ev {
+            Ok(Event::Incoming(Packet::ConnAck(_))) => {
+                let _ = client
+                    .subscribe(format!("{prefix}/alerts/#"), QoS::AtLeastOnce)
+                    .await;
+            }
+            Ok(Event::Incoming(Packet::Publish(p))) => {
+                let Ok(alert) = json::parse_alert(&p.payload) else {
+                    println!("  (unreadable alert message)");
+                    continue;
+                };
+                println!("{}", nurse_line(&alert));
+                let ack = AckMessage {
+                    acks: vec![AckedAlert {
+                        id: alert.id.clone(),
+                        rev: alert.rev,
+                    }],
+                };
+                if let Ok(body) = serde_json::to_vec(&ack) {
+                    let _ = client
+                        .publish(ack_topic.clone(), QoS::AtLeastOnce, false, body)
+                        .await;
+                }
+            }
+            Ok(_) => {}
+            Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+        }
+    }
+}
+
+fn nurse_line(a: &AlertMessage) -> String {
+    let at = json::format_rfc3339_millis(SystemClock.now_ms());
+    let short_id: String = a.id.chars().take(8).collect();
+    format!(
+        "  {}  {:<6} {:<10} {:<7} {:<10} {}  [alert {short_id} rev {}]",
+        &at[11..19],
+        a.severity.as_str().to_uppercase(),
+        a.state.as_str(),
+        a.patient,
+        a.kind.as_str(),
+        a.message,
+        a.rev
+    )
+}
+
+/// Three patients' devices publishing the JSON interop format.
+async fn simulated_home(broker: SocketAddr, prefix: String, stop: CancellationToken) {
+    let (client, mut events) = mqtt("demo-home-gateway", broker);
+    let poller = stop.clone();
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = poller.cancelled() => break,
+                ev = events.poll() => if ev.is_err() { tokio::time::sleep(Duration::from_millis(200)).await },
+            }
+        }
+    });
+    let mut tick = tokio::time::interval(Duration::from_secs(EVERY_S));
+    for step in 0u32.. {
+        tokio::select! {
+            _ = stop.cancelled() => break,
+            _ = tick.tick() => {}
+        }
+        let t = json::format_rfc3339_millis(SystemClock.now_ms());
+        let (spo2, hr) = deteriorating(step);
+        let readings = [
+            (
+                "oximeter-0001",
+                format!(
+                    r#"{{"seq":{},"t":"{t}","obs":{{"spo2":{spo2},"heart_rate":{hr}}}}}"#,
+                    step + 1
+                ),
+            ),
+            (
+                "oximeter-0002",
+                format!(
+                    r#"{{"seq":{},"t":"{t}","obs":{{"spo2":{},"heart_rate":72}}}}"#,
+                    step + 1,
+                    96 + step % 2
+                ),
+            ),
+            (
+                "oximeter-0003",
+                format!(
+                    r#"{{"seq":{},"t":"{t}","obs":{{"spo2":{},"heart_rate":84}}}}"#,
+                    step + 1,
+                    88 + step % 3
+                ),
+            ),
+        ];
+        for (device, body) in readings {
+            let _ = client
+                .publish(
+                    format!("{prefix}/readings/{device}"),
+                    QoS::AtLeastOnce,
+                    false,
+                    body,
+                )
+                .await;
+        }
+        if step == 3 {
+            // A gateway that was never enrolled: quarantined with a reason, counted, never scored.
+            let body = format!(r#"{{"seq":1,"t":"{t}","obs":{{"spo2":70}}}}"#);
+            let _ = client
+                .publish(
+                    format!("{prefix}/readings/unknown-gw-9"),
+                    QoS::AtLeastOnce,
+                    false,
+                    body,
+                )
+                .await;
+        }
+    }
+}
+
+/// p-0001: well, then SpO2 falls and the pulse climbs over a minute, then recovery.
+fn deteriorating(step: u32) -> (u32, u32) {
+    const SPO2: [u32; 20] = [
+        96, 96, 95, 95, 94, 93, 93, 92, 91, 90, 89, 89, 88, 89, 90, 92, 93, 94, 95, 96,
+    ];
+    const HR: [u32; 20] = [
+        82, 84, 88, 92, 98, 104, 110, 116, 122, 128, 133, 135, 134, 130, 122, 112, 104, 96, 90, 86,
+    ];
+    let i = (step as usize / 2).min(SPO2.len() - 1);
+    (SPO2[i], HR[i])
 }

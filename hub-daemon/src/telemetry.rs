@@ -24,10 +24,11 @@ pub const ALERTS_OPEN: &str = "hearth_alerts_open";
 pub fn init_logging(json: bool) {
     use tracing_subscriber::EnvFilter;
     let filter =
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,rumqttd=warn"));
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,rumqttd=off"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
+    // rumqttd logs every connection (and our readiness probe) at info/error; its failures surface as ours.
     // A second initialisation (tests, demo) is harmless: keep the first.
     let _ = if json {
         builder.json().try_init()

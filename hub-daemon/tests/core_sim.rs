@@ -1,0 +1,342 @@
+//! The core loop with a real SQLite store and a manual clock: days of home life in milliseconds.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use hearth_protocol::json::{AlertState, Severity};
+use hearth_protocol::{Code, Invalid, Observation, Quantity};
+use hearthd::clock::{Clock, ManualClock, Millis};
+use hearthd::config::Config;
+use hearthd::core::{Acknowledge, Core, CoreInput, Inbound};
+use hearthd::model::{ParsedObs, ParsedReading, Source};
+use hearthd::store::Store;
+use sqlx::Row;
+use tokio::sync::Notify;
+
+const START: Millis = 1_795_000_000_000;
+const MIN: Millis = 60_000;
+const HOUR: Millis = 60 * MIN;
+
+const CONFIG: &str = r#"
+[home]
+id = "home-t"
+[alerting]
+stale_after_s = 900
+escalate_after_s = 900
+battery_low_pct = 15
+[[devices]]
+id = "ox-1"
+expected_every_s = 600
+[[patients]]
+id = "p-1"
+devices = ["ox-1", "scale-1"]
+[[rules]]
+code = "spo2"
+below = 92
+severity = "high"
+hysteresis = 1
+[[rules]]
+code = "heart_rate"
+above = 110
+severity = "medium"
+for_s = 300
+"#;
+
+struct Rig {
+    core: Core<ManualClock>,
+    clock: ManualClock,
+    store: Store,
+    acks: Arc<AtomicUsize>,
+    seq: u32,
+    _dir: tempfile::TempDir,
+}
+
+struct CountAck(Arc<AtomicUsize>);
+impl Acknowledge for CountAck {
+    fn committed(self: Box<Self>, _frame_ack: Option<Vec<u8>>) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+impl Rig {
+    async fn new() -> Rig {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("h.db")).await.unwrap();
+        Rig::with(dir, store).await
+    }
+
+    async fn with(dir: tempfile::TempDir, store: Store) -> Rig {
+        let cfg = Arc::new(Config::parse(CONFIG, std::path::Path::new("t")).unwrap());
+        let clock = ManualClock::new(START);
+        let core = Core::load(cfg, clock.clone(), store.clone(), Arc::new(Notify::new()))
+            .await
+            .unwrap();
+        Rig {
+            core,
+            clock,
+            store,
+            acks: Arc::new(AtomicUsize::new(0)),
+            seq: 0,
+            _dir: dir,
+        }
+    }
+
+    /// A reading observed now, from `device`.
+    async fn send(&mut self, device: &str, obs: Vec<Observation>) {
+        self.seq += 1;
+        let now = self.clock.now_ms();
+        self.send_at(device, self.seq, Some(now), obs).await;
+    }
+
+    async fn send_at(&mut self, device: &str, seq: u32, t: Option<Millis>, obs: Vec<Observation>) {
+        let parsed = ParsedReading {
+            device: device.into(),
+            seq,
+            observed_at: t,
+            obs: obs.into_iter().map(ParsedObs::Ok).collect(),
+        };
+        let inbound = Inbound {
+            source: Source::MqttJson,
+            received_at: self.clock.now_ms(),
+            payload: bytes::Bytes::from_static(b"{}"),
+            parsed: Ok(parsed),
+            ack: Some(Box::new(CountAck(self.acks.clone()))),
+        };
+        self.core
+            .step(&mut vec![CoreInput::Reading(inbound)])
+            .await
+            .unwrap();
+    }
+
+    /// Advances the clock minute by minute, running the timers as the daemon would.
+    async fn pass(&mut self, ms: Millis) {
+        let end = self.clock.now_ms() + ms;
+        while self.clock.now_ms() < end {
+            self.clock.advance(MIN.min(end - self.clock.now_ms()));
+            self.core.tick().await.unwrap();
+        }
+    }
+
+    async fn outbox(&self) -> Vec<(String, i64, String)> {
+        sqlx::query("SELECT alert_id, rev, payload FROM outbox ORDER BY id")
+            .fetch_all(self.store.reader())
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2)))
+            .collect()
+    }
+
+    async fn states(&self) -> Vec<String> {
+        self.outbox()
+            .await
+            .iter()
+            .map(|(_, _, p)| {
+                let v: serde_json::Value = serde_json::from_str(p).unwrap();
+                format!(
+                    "{}:{}",
+                    v["rule"].as_str().unwrap(),
+                    v["state"].as_str().unwrap()
+                )
+            })
+            .collect()
+    }
+}
+
+fn spo2(v: i32) -> Observation {
+    Observation::number(Code::Spo2, Quantity::new(v, 0))
+}
+fn hr(v: i32) -> Observation {
+    Observation::number(Code::HeartRate, Quantity::new(v, 0))
+}
+
+#[tokio::test]
+async fn alert_and_outbox_row_are_committed_with_the_reading_then_acknowledged() {
+    let mut rig = Rig::new().await;
+    rig.send("ox-1", vec![spo2(90)]).await;
+    assert_eq!(
+        rig.acks.load(Ordering::SeqCst),
+        1,
+        "acknowledged after the commit"
+    );
+    let readings: i64 = sqlx::query("SELECT COUNT(*) FROM readings")
+        .fetch_one(rig.store.reader())
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(readings, 1);
+    let outbox = rig.outbox().await;
+    assert_eq!(outbox.len(), 1);
+    let events: i64 =
+        sqlx::query("SELECT COUNT(*) FROM alert_events WHERE alert_id = ? AND event = 'raised'")
+            .bind(&outbox[0].0)
+            .fetch_one(rig.store.reader())
+            .await
+            .unwrap()
+            .get(0);
+    assert_eq!(events, 1, "the audit trail starts in the same transaction");
+}
+
+#[tokio::test]
+async fn a_device_invalid_value_is_stored_but_never_scored() {
+    let mut rig = Rig::new().await;
+    rig.send(
+        "ox-1",
+        vec![Observation::invalid(Code::Spo2, Invalid::NaN), hr(80)],
+    )
+    .await;
+    assert!(rig.outbox().await.is_empty());
+    let obs: String = sqlx::query("SELECT obs FROM readings")
+        .fetch_one(rig.store.reader())
+        .await
+        .unwrap()
+        .get(0);
+    assert!(obs.contains(r#""spo2":{"invalid":"nan"}"#), "{obs}");
+}
+
+#[tokio::test]
+async fn stale_readings_fire_no_value_rule() {
+    let mut rig = Rig::new().await;
+    let two_hours_ago = rig.clock.now_ms() - 2 * HOUR;
+    rig.send_at("ox-1", 1, Some(two_hours_ago), vec![spo2(80)])
+        .await;
+    assert!(
+        rig.outbox().await.is_empty(),
+        "an old value must not raise an alarm now"
+    );
+    let n: i64 = sqlx::query("SELECT COUNT(*) FROM readings")
+        .fetch_one(rig.store.reader())
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 1, "but it is kept");
+}
+
+#[tokio::test]
+async fn duration_rule_needs_five_minutes_of_tachycardia() {
+    let mut rig = Rig::new().await;
+    for _ in 0..5 {
+        rig.send("ox-1", vec![hr(120)]).await;
+        rig.clock.advance(MIN);
+    }
+    assert!(rig.outbox().await.is_empty(), "4 minutes is not enough");
+    rig.send("ox-1", vec![hr(121)]).await;
+    assert_eq!(rig.states().await, vec!["heart_rate_above_110:open"]);
+}
+
+#[tokio::test]
+async fn silent_device_raises_a_technical_alert_and_resolves_when_it_speaks() {
+    let mut rig = Rig::new().await;
+    rig.send("ox-1", vec![spo2(97)]).await;
+    rig.pass(29 * MIN).await;
+    assert!(rig.outbox().await.is_empty());
+    rig.pass(2 * MIN).await;
+    assert_eq!(rig.states().await, vec!["device_silent:open"]);
+    rig.pass(10 * HOUR).await;
+    assert_eq!(
+        rig.states().await.len(),
+        1,
+        "one alert for the whole silence"
+    );
+    rig.send("ox-1", vec![spo2(97)]).await;
+    assert_eq!(
+        rig.states().await,
+        vec!["device_silent:open", "device_silent:resolved"]
+    );
+}
+
+#[tokio::test]
+async fn unacknowledged_alert_escalates_three_times_over_48_hours_then_stays() {
+    let mut rig = Rig::new().await;
+    rig.send("ox-1", vec![spo2(88)]).await;
+    rig.pass(48 * HOUR).await;
+    let states = rig.states().await;
+    let clinical: Vec<_> = states.iter().filter(|s| s.starts_with("spo2")).collect();
+    assert_eq!(
+        clinical,
+        vec![
+            "spo2_below_92:open",
+            "spo2_below_92:escalated",
+            "spo2_below_92:escalated",
+            "spo2_below_92:escalated"
+        ]
+    );
+    let alert = rig.core.open_alert("p-1", "clinical:spo2:below").unwrap();
+    assert_eq!(alert.escalations, 3);
+    assert_eq!(alert.state, AlertState::Escalated);
+    assert_eq!(alert.severity, Severity::High);
+}
+
+#[tokio::test]
+async fn open_alert_and_breach_timer_survive_a_restart() {
+    let mut rig = Rig::new().await;
+    rig.send("ox-1", vec![spo2(88)]).await;
+    for _ in 0..3 {
+        rig.send("ox-1", vec![hr(120)]).await;
+        rig.clock.advance(MIN);
+    }
+    let now = rig.clock.now_ms();
+    let seq = rig.seq;
+    let Rig { store, _dir, .. } = rig;
+    // A new core on the same database, as after a crash.
+    let mut rig = Rig::with(_dir, store).await;
+    rig.clock.set(now);
+    rig.seq = seq;
+    rig.send("ox-1", vec![spo2(87)]).await;
+    assert_eq!(
+        rig.states().await,
+        vec!["spo2_below_92:open"],
+        "the open alert was reloaded: no second alert"
+    );
+    rig.clock.advance(2 * MIN);
+    rig.send("ox-1", vec![hr(125)]).await;
+    assert!(
+        rig.states()
+            .await
+            .contains(&"heart_rate_above_110:open".to_string()),
+        "breach timer kept across restart"
+    );
+}
+
+#[tokio::test]
+async fn resent_reading_is_a_duplicate_and_an_unseen_older_one_is_a_replay() {
+    let mut rig = Rig::new().await;
+    let t = rig.clock.now_ms();
+    rig.send_at("ox-1", 5, Some(t), vec![spo2(97)]).await;
+    rig.send_at("ox-1", 6, Some(t + 1), vec![spo2(97)]).await;
+    rig.send_at("ox-1", 5, Some(t), vec![spo2(97)]).await;
+    rig.send_at("ox-1", 3, Some(t), vec![spo2(97)]).await;
+    assert_eq!(
+        rig.acks.load(Ordering::SeqCst),
+        4,
+        "every message is answered"
+    );
+    let n: i64 = sqlx::query("SELECT COUNT(*) FROM readings")
+        .fetch_one(rig.store.reader())
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 2);
+    let reasons: Vec<String> = sqlx::query("SELECT reason FROM quarantine")
+        .fetch_all(rig.store.reader())
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(reasons, vec!["replayed_sequence"]);
+}
+
+#[tokio::test]
+async fn battery_low_is_technical_and_has_hysteresis() {
+    let mut rig = Rig::new().await;
+    let battery = |v| Observation::number(Code::Battery, Quantity::new(v, 0));
+    rig.send("ox-1", vec![battery(14)]).await;
+    rig.send("ox-1", vec![battery(16)]).await;
+    assert_eq!(rig.states().await, vec!["battery_low:open"]);
+    rig.send("ox-1", vec![battery(25)]).await;
+    assert_eq!(
+        rig.states().await,
+        vec!["battery_low:open", "battery_low:resolved"]
+    );
+}

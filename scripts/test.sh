@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# The whole test suite, on a fresh Debian machine with Rust installed.
+#
+# It installs nothing silently: scripts/install-test-deps.sh checks for the system packages and rustup target the
+# tests need and installs (and names) only what is missing. Tests start their own brokers and databases on free
+# ports; they never use services at fixed ports.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+scripts/install-test-deps.sh
+cargo test --workspace --locked
