@@ -102,10 +102,10 @@ pub fn main() -> ExitCode {
                 let shutdown = CancellationToken::new();
                 spawn_signal_handler(shutdown.clone());
                 daemon::run(cfg, SystemClock, shutdown, |bound| {
-                    if let Some(path) = &ready_file {
-                        if let Err(e) = daemon::write_ready_file(path, bound) {
-                            tracing::error!(error = %e, "cannot write the ready file");
-                        }
+                    if let Some(path) = &ready_file
+                        && let Err(e) = daemon::write_ready_file(path, bound)
+                    {
+                        tracing::error!(error = %e, "cannot write the ready file");
                     }
                 })
                 .await

@@ -302,13 +302,13 @@ impl Config {
             if !device_ids.insert(d.id.as_str()) {
                 return err(&format!("devices[{i}].id"), "device listed twice");
             }
-            if let Some(key) = &d.frame_key {
-                if parse_key(key).is_none() {
-                    return err(
-                        &format!("devices[{i}].frame_key"),
-                        "expected 64 hex characters (a 32-byte key)",
-                    );
-                }
+            if let Some(key) = &d.frame_key
+                && parse_key(key).is_none()
+            {
+                return err(
+                    &format!("devices[{i}].frame_key"),
+                    "expected 64 hex characters (a 32-byte key)",
+                );
             }
             if d.expected_every_s == Some(0) {
                 return err(

@@ -569,12 +569,47 @@ impl<C: Clock> Core<C> {
         }
     }
 
+    /// Above 80 % of the budget a technician is warned; at 90 % the oldest readings are evicted (never alerts).
     async fn check_storage(
         &mut self,
         now: Millis,
         batch: &mut WriteBatch,
     ) -> Result<(), CoreError> {
         let budget = self.cfg.storage.budget_mb * 1024 * 1024;
+        let used = self.store.used_bytes().await?;
+        let key = (
+            HOME.to_string(),
+            "technical:storage_nearly_full".to_string(),
+        );
+        let open = self.open.contains_key(&key);
+        if !open && used > budget * 8 / 10 {
+            let mb = self.cfg.storage.budget_mb;
+            let message = format!("database uses {} of {mb} MB", used / (1024 * 1024));
+            let rule = "storage_nearly_full";
+            self.raise(
+                &key.0,
+                &key.1,
+                AlertKind::Technical,
+                rule,
+                Severity::Low,
+                None,
+                message,
+                now,
+                batch,
+            );
+        } else if open && used < budget * 7 / 10 {
+            let message = "database usage back under 70 %".to_string();
+            self.revise(
+                &key,
+                AlertState::Resolved,
+                None,
+                None,
+                None,
+                message,
+                now,
+                batch,
+            );
+        }
         let evicted = self.store.enforce_budget(budget * 9 / 10).await?;
         if evicted > 0 {
             metrics::counter!(m::READINGS_EVICTED).increment(evicted);

@@ -121,16 +121,14 @@ pub fn check(
                 format!("observed {} s ahead of the hub", (observed_at - now) / 1000),
             );
         }
-        if let Some(prev) = last.and_then(|l| l.last_observed_at) {
-            if observed_at < prev {
-                return reject(
-                    Reason::TimeBeforeLast,
-                    format!(
-                        "observed {} ms before the previous reading",
-                        prev - observed_at
-                    ),
-                );
-            }
+        if let Some(prev) = last.and_then(|l| l.last_observed_at)
+            && observed_at < prev
+        {
+            let detail = format!(
+                "observed {} ms before the previous reading",
+                prev - observed_at
+            );
+            return reject(Reason::TimeBeforeLast, detail);
         }
     }
     let mut obs = Vec::with_capacity(r.obs.len());

@@ -118,15 +118,15 @@ pub async fn run(
                     }
                     tokio::select! {
                         _ = poll_shutdown.cancelled() => break,
-                        _ = tokio::time::sleep(backoff.next()) => {}
+                        _ = tokio::time::sleep(backoff.next_delay()) => {}
                     }
                     None
                 }
             };
-            if let Some(f) = forward {
-                if ev_tx.send(f).await.is_err() {
-                    break;
-                }
+            if let Some(f) = forward
+                && ev_tx.send(f).await.is_err()
+            {
+                break;
             }
         }
     });
@@ -289,10 +289,10 @@ impl Publisher {
                 .iter()
                 .find(|(_, f)| f.row.alert_id == a.id && f.row.rev == a.rev)
                 .map(|(p, _)| p.clone());
-            if let Some(p) = patient {
-                if let Some(f) = self.in_flight.remove(&p) {
-                    self.awaiting_commit.insert(f.row.id);
-                }
+            if let Some(p) = patient
+                && let Some(f) = self.in_flight.remove(&p)
+            {
+                self.awaiting_commit.insert(f.row.id);
             }
             // Recorded even when not in flight here (an ack of an earlier send): the update is idempotent.
             self.report(CoreInput::Delivery(DeliveryUpdate::Delivered {

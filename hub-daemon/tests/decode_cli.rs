@@ -69,7 +69,7 @@ fn blood_pressure_nan_systolic_is_null_never_2047() {
     assert_eq!(obs(&j, 2)["value"], 93);
     assert_eq!(j["observations"].as_array().unwrap().len(), 3);
     // The full decoded struct is there too, with the special value named.
-    assert_eq!(j["value"]["unit"], "mmhg");
+    assert_eq!(j["value"]["unit"], "MmHg");
     assert_eq!(j["value"]["systolic"], json!({"Invalid": "NaN"}));
     assert_eq!(j["value"]["pulse_rate"], Json::Null);
 }
@@ -87,7 +87,7 @@ fn thermometer_in_fahrenheit_is_converted_to_celsius() {
         *obs(&j, 0),
         json!({"code": "temp", "value": 37.0, "unit": "Cel", "valid": true, "plausible": true})
     );
-    assert_eq!(j["value"]["unit"], "fahrenheit");
+    assert_eq!(j["value"]["unit"], "Fahrenheit");
     assert_eq!(j["device_time"], "2024-03-15T08:30:05");
     assert_eq!(j["clock_not_set"], false);
 }

@@ -37,14 +37,13 @@ struct MqttAck {
 
 impl Acknowledge for MqttAck {
     fn committed(self: Box<Self>, frame_ack: Option<Vec<u8>>) {
-        if let (Some(topic), Some(bytes)) = (self.frame_ack_topic, frame_ack) {
-            if let Err(e) = self
+        if let (Some(topic), Some(bytes)) = (self.frame_ack_topic, frame_ack)
+            && let Err(e) = self
                 .client
                 .try_publish(topic, QoS::AtLeastOnce, false, bytes)
-            {
-                metrics::counter!(m::ACKS_FAILED).increment(1);
-                tracing::warn!(error = %e, "ack frame not queued; the board will resend and be acked as a duplicate");
-            }
+        {
+            metrics::counter!(m::ACKS_FAILED).increment(1);
+            tracing::warn!(error = %e, "ack frame not queued; the board will resend and be acked as a duplicate");
         }
         if self.publish.qos != QoS::AtMostOnce {
             // try_ack cannot block; the request channel holds more than the broker's in-flight window.
@@ -108,7 +107,7 @@ pub async fn run(
             }
             Ok(_) => {}
             Err(e) => {
-                let wait = backoff.next();
+                let wait = backoff.next_delay();
                 tracing::warn!(error = %e, retry_in_ms = wait.as_millis() as u64, "sensor broker connection lost");
                 tokio::select! {
                     _ = shutdown.cancelled() => break,
@@ -177,7 +176,7 @@ impl Backoff {
     const BASE_MS: u64 = 100;
     const CAP_MS: u64 = 5_000;
 
-    pub fn next(&mut self) -> Duration {
+    pub fn next_delay(&mut self) -> Duration {
         let ceiling = (Self::BASE_MS << self.attempt.min(16)).min(Self::CAP_MS);
         self.attempt = self.attempt.saturating_add(1);
         Duration::from_millis(rand::rng().random_range(ceiling / 2..=ceiling))
