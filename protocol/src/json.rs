@@ -137,6 +137,8 @@ pub enum ObsError {
     UnknownInvalid,
     /// The number does not fit a [`Quantity`] (mantissa beyond `i32` at the precision sent, or not finite).
     Unrepresentable,
+    /// `{"value", "unit"}` with a unit other than the code's canonical UCUM unit ([`Code::unit`]).
+    UnitMismatch,
 }
 
 impl ObsError {
@@ -146,6 +148,7 @@ impl ObsError {
             ObsError::UnknownCode => "unknown_code",
             ObsError::UnknownInvalid => "unknown_invalid",
             ObsError::Unrepresentable => "unrepresentable",
+            ObsError::UnitMismatch => "unit_mismatch",
         }
     }
 }
@@ -250,6 +253,10 @@ pub enum RawValue {
     Invalid(Invalid),
     /// `{"invalid": "<reason>"}` with a reason this version does not know.
     UnknownInvalid(String),
+    /// `{"value": <number>, "unit": "<UCUM>"}`: a number with an explicit unit, which must be the code's canonical
+    /// one. The hub converts nothing here: a gateway that sends °F where Cel is due is misconfigured, and its
+    /// readings are quarantined as `unit_mismatch` rather than guessed at.
+    WithUnit { value: f64, unit: String },
 }
 
 impl RawObservation {
@@ -263,6 +270,12 @@ impl RawObservation {
             ),
             RawValue::Invalid(why) => Value::Invalid(*why),
             RawValue::UnknownInvalid(_) => return Err(ObsError::UnknownInvalid),
+            RawValue::WithUnit { unit, .. } if unit != code.unit() => {
+                return Err(ObsError::UnitMismatch);
+            }
+            RawValue::WithUnit { value, .. } => Value::Number(
+                Quantity::from_f64(*value, MAX_DECIMALS).ok_or(ObsError::Unrepresentable)?,
+            ),
         };
         Ok(Observation { code, value })
     }
@@ -312,12 +325,24 @@ fn reading_from_node(node: Node) -> Result<ReadingMessage, JsonError> {
             Node::F64(v) => RawValue::Number(v),
             Node::Obj(_) => {
                 let mut inner = Fields::new(value)?;
-                match inner.required("invalid")? {
-                    Node::Str(why) => match invalid_from_name(&why) {
+                match inner.take("invalid")? {
+                    Some(Node::Str(why)) => match invalid_from_name(&why) {
                         Some(known) => RawValue::Invalid(known),
                         None => RawValue::UnknownInvalid(why),
                     },
-                    _ => return Err(JsonError::BadField { field: "invalid" }),
+                    Some(_) => return Err(JsonError::BadField { field: "invalid" }),
+                    None => {
+                        let value = match inner.required("value")? {
+                            Node::U64(v) => v as f64,
+                            Node::I64(v) => v as f64,
+                            Node::F64(v) => v,
+                            _ => return Err(JsonError::BadField { field: "value" }),
+                        };
+                        let Node::Str(unit) = inner.required("unit")? else {
+                            return Err(JsonError::BadField { field: "unit" });
+                        };
+                        RawValue::WithUnit { value, unit }
+                    }
                 }
             }
             _ => return Err(JsonError::BadField { field: "obs" }),
@@ -342,8 +367,20 @@ impl Serialize for ReadingMessage {
                         RawValue::UnknownInvalid(why) => {
                             map.serialize_entry(&o.name, &InvalidObj(why))?
                         }
+                        RawValue::WithUnit { value, unit } => {
+                            map.serialize_entry(&o.name, &WithUnit(*value, unit))?
+                        }
                     }
                 }
+                map.end()
+            }
+        }
+        struct WithUnit<'a>(f64, &'a str);
+        impl Serialize for WithUnit<'_> {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                let mut map = s.serialize_map(Some(2))?;
+                map.serialize_entry("value", &self.0)?;
+                map.serialize_entry("unit", self.1)?;
                 map.end()
             }
         }

@@ -233,8 +233,9 @@ fn every_reading_rejection_has_its_own_reason() {
             "missing_field",
         ),
         (
+            // An object value is either {"invalid"} or {"value", "unit"}; neither member: the value is missing.
             br#"{"seq":1,"obs":{"spo2":{"why":"nan"}}}"#.to_vec(),
-            MissingField { field: "invalid" },
+            MissingField { field: "value" },
             "missing_field",
         ),
         (
@@ -1385,4 +1386,37 @@ proptest! {
         prop_assert!(close, "value {:?} came back as {:?}", a.value, back.value);
         prop_assert_eq!(AlertMessage { value: a.value, ..back }, a);
     }
+}
+
+#[test]
+fn a_value_with_its_unit_must_use_the_canonical_unit() {
+    let r = parse_reading(
+        br#"{"seq":1,"obs":{"temp":{"value":37.2,"unit":"Cel"},"spo2":{"value":98.6,"unit":"[degF]"}}}"#,
+    )
+    .unwrap();
+    assert_eq!(
+        r.obs[0].value,
+        RawValue::WithUnit {
+            value: 37.2,
+            unit: "Cel".into()
+        }
+    );
+    assert_eq!(
+        r.obs[0].resolve().unwrap().value,
+        hearth_protocol::Value::Number(Quantity::new(372, -1))
+    );
+    assert_eq!(r.obs[1].resolve(), Err(ObsError::UnitMismatch));
+    assert_eq!(ObsError::UnitMismatch.as_str(), "unit_mismatch");
+    // A unit object needs both members, of the right types.
+    assert_eq!(
+        parse_reading(br#"{"seq":1,"obs":{"temp":{"value":37.2}}}"#),
+        Err(JsonError::MissingField { field: "unit" })
+    );
+    assert_eq!(
+        parse_reading(br#"{"seq":1,"obs":{"temp":{"value":"37.2","unit":"Cel"}}}"#),
+        Err(JsonError::BadField { field: "value" })
+    );
+    // It round-trips through the serializer.
+    let again = parse_reading(serde_json::to_string(&r).unwrap().as_bytes()).unwrap();
+    assert_eq!(again, r);
 }

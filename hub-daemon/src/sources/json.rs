@@ -23,6 +23,7 @@ pub fn parse(device: &str, payload: &[u8]) -> Result<ParsedReading, Rejection> {
                 let reason = match e {
                     ObsError::UnknownCode => Reason::UnknownCode,
                     ObsError::Unrepresentable => Reason::ImplausibleValue,
+                    ObsError::UnitMismatch => Reason::UnitMismatch,
                     _ => Reason::Malformed,
                 };
                 ParsedObs::Bad {

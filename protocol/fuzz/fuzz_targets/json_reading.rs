@@ -21,7 +21,7 @@ fuzz_target!(|data: &[u8]| {
             r.obs[..i].iter().all(|p| p.name != o.name),
             "duplicate code accepted"
         );
-        if let RawValue::Number(v) = o.value {
+        if let RawValue::Number(v) | RawValue::WithUnit { value: v, .. } = o.value {
             assert!(v.is_finite());
         }
         let _ = o.resolve();
@@ -47,6 +47,13 @@ fuzz_target!(|data: &[u8]| {
             match (&a.value, &b.value) {
                 (RawValue::Number(x), RawValue::Number(y)) => {
                     assert!((x - y).abs() <= y.abs() * 1e-15)
+                }
+                (
+                    RawValue::WithUnit { value: x, unit: ux },
+                    RawValue::WithUnit { value: y, unit: uy },
+                ) => {
+                    assert!((x - y).abs() <= y.abs() * 1e-15);
+                    assert_eq!(ux, uy);
                 }
                 (x, y) => assert_eq!(x, y),
             }
