@@ -1,7 +1,7 @@
-//! The embedded MQTT broker (rumqttd, in-process) that lets a home run with no external service.
+//! An in-process MQTT broker (rumqttd) standing in for the community hub's broker in the demo.
 //!
-//! Bound to loopback by default. Its commit log lives in memory, sized small: the hub consumes readings as they
-//! arrive, and devices keep what the broker has not acknowledged.
+//! Not used for sensors: a broker acknowledges publishes on receipt, before the hub has committed them (see
+//! [`crate::sources::endpoint`]). Bound to loopback; its in-memory commit log is sized small.
 
 use std::net::{SocketAddr, TcpListener};
 

@@ -65,6 +65,8 @@ enum Command {
     /// Decode a payload for a technician; prints JSON.
     #[command(subcommand)]
     Decode(decode::DecodeCommand),
+    /// Score a set of observations with NEWS2 (RCP 2017); prints JSON.
+    News2(crate::news2_cmd::News2Args),
 }
 
 pub fn main() -> ExitCode {
@@ -85,6 +87,7 @@ pub fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Decode(cmd) => decode::run(cmd),
+        Command::News2(args) => crate::news2_cmd::run(args),
         Command::Run {
             config,
             ready_file,

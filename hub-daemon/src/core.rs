@@ -160,15 +160,12 @@ impl<C: Clock> Core<C> {
         let mut touched: Vec<String> = Vec::new();
         for input in inputs.drain(..) {
             match input {
-                CoreInput::Reading(inb) => {
-                    let frame_device = self
-                        .ingest(inb.parsed.clone(), &inb, now, &mut batch, &mut touched)
-                        .await?;
-                    if let Some(ack) = inb.ack {
-                        acks.push((
-                            ack,
-                            frame_device.filter(|_| inb.source == Source::MqttFrame),
-                        ));
+                CoreInput::Reading(mut inb) => {
+                    let ack = inb.ack.take();
+                    let source = inb.source;
+                    let frame_device = self.ingest(inb, now, &mut batch, &mut touched).await?;
+                    if let Some(ack) = ack {
+                        acks.push((ack, frame_device.filter(|_| source == Source::MqttFrame)));
                     }
                 }
                 CoreInput::Delivery(d) => {
@@ -225,8 +222,7 @@ impl<C: Clock> Core<C> {
     /// Gates one reading and applies the rules. Returns the device id when a frame ack is owed.
     async fn ingest(
         &mut self,
-        parsed: Result<ParsedReading, Rejection>,
-        inb: &Inbound,
+        inb: Inbound,
         now: Millis,
         batch: &mut WriteBatch,
         touched: &mut Vec<String>,
@@ -237,7 +233,7 @@ impl<C: Clock> Core<C> {
             received_at: inb.received_at,
             payload: &inb.payload,
         };
-        let parsed = match parsed {
+        let parsed = match inb.parsed {
             Ok(p) => p,
             Err(r) => {
                 batch

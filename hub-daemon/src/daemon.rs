@@ -16,9 +16,10 @@ use crate::config::{self, Config};
 use crate::core::Core;
 use crate::gate::Registry;
 use crate::http::{self, HttpState};
+use crate::sources::endpoint::{self, EndpointConfig};
 use crate::sources::mqtt::{self, MqttSourceConfig};
 use crate::store::Store;
-use crate::{broker, telemetry, upstream};
+use crate::{telemetry, upstream};
 
 /// Addresses the running daemon bound (written to the ready file).
 #[derive(Debug, Clone, serde::Serialize)]
@@ -41,19 +42,6 @@ pub async fn run<C: Clock + Clone>(
         .await
         .with_context(|| format!("opening database {}", cfg.storage.path.display()))?;
 
-    let sensors = if cfg.sensors.broker == "embedded" {
-        let listen = cfg.sensors.listen;
-        let inflight = cfg.sensors.max_inflight;
-        tokio::task::spawn_blocking(move || broker::start_embedded(listen, inflight)).await??
-    } else {
-        let (host, port, _) =
-            config::broker_addr(&cfg.sensors.broker).map_err(|e| anyhow!("sensors.broker: {e}"))?;
-        tokio::net::lookup_host((host.as_str(), port))
-            .await?
-            .next()
-            .ok_or_else(|| anyhow!("sensors.broker: cannot resolve {host}"))?
-    };
-
     let (core_tx, core_rx) = mpsc::channel(cfg.storage.max_batch * 4);
     let outbox_changed = Arc::new(Notify::new());
     // Publish whatever a previous run left undelivered as soon as the link is up.
@@ -68,22 +56,51 @@ pub async fn run<C: Clock + Clone>(
     let stop = shutdown.child_token();
     let mut core_task = tokio::spawn(core.run(core_rx, stop.clone()));
 
+    let registry = Arc::new(Registry::from_config(&cfg));
     let (ready_tx, ready_rx) = oneshot::channel();
-    let source_cfg = MqttSourceConfig {
-        host: sensors.ip().to_string(),
-        port: sensors.port(),
-        client_id: format!("hearthd-{}-sensors", cfg.home.id),
-        prefix: cfg.sensors.topic_prefix.clone(),
-        max_inflight: cfg.sensors.max_inflight,
-        registry: Arc::new(Registry::from_config(&cfg)),
+    let (sensors, source) = if cfg.sensors.broker == "embedded" {
+        let listener = endpoint::bind(cfg.sensors.listen)
+            .await
+            .with_context(|| format!("sensors.listen: cannot bind {}", cfg.sensors.listen))?;
+        let addr = listener.local_addr()?;
+        let endpoint_cfg = EndpointConfig {
+            prefix: cfg.sensors.topic_prefix.clone(),
+            max_inflight: cfg.sensors.max_inflight as usize,
+            registry,
+        };
+        let _ = ready_tx.send(());
+        let task = tokio::spawn(endpoint::serve(
+            listener,
+            endpoint_cfg,
+            clock.clone(),
+            core_tx.clone(),
+            stop.clone(),
+        ));
+        (addr, task)
+    } else {
+        let (host, port, _) =
+            config::broker_addr(&cfg.sensors.broker).map_err(|e| anyhow!("sensors.broker: {e}"))?;
+        let addr = tokio::net::lookup_host((host.as_str(), port))
+            .await?
+            .next()
+            .ok_or_else(|| anyhow!("sensors.broker: cannot resolve {host}"))?;
+        let source_cfg = MqttSourceConfig {
+            host,
+            port,
+            client_id: format!("hearthd-{}-sensors", cfg.home.id),
+            prefix: cfg.sensors.topic_prefix.clone(),
+            max_inflight: cfg.sensors.max_inflight,
+            registry,
+        };
+        let task = tokio::spawn(mqtt::run(
+            source_cfg,
+            clock.clone(),
+            core_tx.clone(),
+            ready_tx,
+            stop.clone(),
+        ));
+        (addr, task)
     };
-    let source = tokio::spawn(mqtt::run(
-        source_cfg,
-        clock.clone(),
-        core_tx.clone(),
-        ready_tx,
-        stop.clone(),
-    ));
     let upstream = tokio::spawn(upstream::run(
         cfg.clone(),
         store.clone(),

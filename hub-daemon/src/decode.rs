@@ -20,7 +20,7 @@ use serde_json::{Value as Json, json};
 
 #[derive(Subcommand)]
 pub enum DecodeCommand {
-    /// A Bluetooth SIG characteristic value: `decode gatt 2a35 00ff07500000005d00`.
+    /// A Bluetooth SIG characteristic value: `decode gatt 2a35 00ff0750005d00`.
     Gatt {
         /// 16-bit characteristic UUID in hex (`2a35`, `0x2A35`, or the full `00002a35-0000-1000-8000-00805f9b34fb`).
         uuid: String,
@@ -29,6 +29,7 @@ pub enum DecodeCommand {
     },
     /// A board frame as received: COBS-encoded, hex, trailing `00` optional. Unverified unless `--key` is given.
     Frame {
+        /// The frame bytes in hex, as read from serial or MQTT (spaces allowed).
         hex: String,
         /// The device's 32-byte frame key (64 hex digits): check the key id and MAC.
         #[arg(long)]
@@ -36,6 +37,7 @@ pub enum DecodeCommand {
     },
     /// BTHome v2 service data (the bytes after the `D2 FC` UUID), hex.
     Bthome {
+        /// The service data in hex, starting with the device information byte (spaces allowed).
         hex: String,
         /// The advertiser's address, `AA:BB:CC:DD:EE:FF` (part of the nonce of encrypted adverts).
         #[arg(long)]

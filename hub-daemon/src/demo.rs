@@ -1,11 +1,12 @@
 //! `hearthd demo`: a whole home on one machine with no external service.
 //!
-//! The daemon runs on its embedded broker and a fresh database; the same broker stands in for the community hub's.
+//! The daemon runs on its embedded MQTT endpoint and a fresh database; an in-process rumqttd stands in for the
+//! community hub's broker.
 //! A simulated home sends readings for three patients — one deteriorates, then recovers; one is a COPD patient whose
 //! low SpO2 is within the personal baseline a clinician agreed — and a stand-in community hub prints each alert as a
 //! community nurse would see it, and acknowledges it end to end.
 
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::{Context, anyhow};
@@ -15,17 +16,21 @@ use tokio_util::sync::CancellationToken;
 
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, DEFAULT_CONFIG};
-use crate::daemon;
+use crate::{broker, daemon};
 
 /// Seconds between simulated readings of each device.
 const EVERY_S: u64 = 2;
 
 pub async fn run(shutdown: CancellationToken, duration_s: Option<u64>) -> anyhow::Result<()> {
     let dir = tempfile::tempdir().context("creating a temporary directory")?;
-    let port = free_port()?;
+    // The community hub's broker, played by an in-process rumqttd.
+    let community = tokio::task::spawn_blocking(|| {
+        broker::start_embedded(SocketAddr::from(([127, 0, 0, 1], 0)), 100)
+    })
+    .await??;
     let mut cfg = Config::parse(DEFAULT_CONFIG, std::path::Path::new("<embedded default>"))?;
-    cfg.sensors.listen = SocketAddr::from(([127, 0, 0, 1], port));
-    cfg.upstream.broker = format!("mqtt://127.0.0.1:{port}");
+    cfg.sensors.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+    cfg.upstream.broker = format!("mqtt://{community}");
     cfg.upstream.heartbeat_s = 10;
     cfg.http.listen = SocketAddr::from(([127, 0, 0, 1], 0));
     cfg.storage.path = dir.path().join("hearth.db");
@@ -50,10 +55,9 @@ pub async fn run(shutdown: CancellationToken, duration_s: Option<u64>) -> anyhow
 
     println!();
     println!("Hearth demo — home {home}");
-    println!(
-        "  hub daemon ready; embedded broker on {}",
-        bound.sensors_broker
-    );
+    let sensors = bound.sensors_broker;
+    println!("  hub daemon ready; devices reach its MQTT endpoint on {sensors}");
+    println!("  the community hub's broker (a stand-in) is on {community}");
     println!(
         "  technician API:  http://{}/api/alerts  /api/devices  /api/quarantine  /metrics",
         bound.http
@@ -67,7 +71,7 @@ pub async fn run(shutdown: CancellationToken, duration_s: Option<u64>) -> anyhow
     );
 
     let nurse = tokio::spawn(community_hub(
-        bound.sensors_broker,
+        community,
         home.clone(),
         care_prefix,
         stop.clone(),
@@ -91,10 +95,6 @@ pub async fn run(shutdown: CancellationToken, duration_s: Option<u64>) -> anyhow
     }
     println!("\nDemo stopped cleanly.");
     outcome
-}
-
-fn free_port() -> anyhow::Result<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
 fn mqtt(id: &str, broker: SocketAddr) -> (AsyncClient, rumqttc::EventLoop) {

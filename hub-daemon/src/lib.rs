@@ -26,6 +26,7 @@ pub mod demo;
 pub mod gate;
 pub mod http;
 pub mod model;
+pub mod news2_cmd;
 pub mod rules;
 pub mod sources;
 pub mod store;

@@ -141,13 +141,17 @@ impl SensorSim {
             })
             .await;
         if !ok {
-            let i = self.inner.lock().unwrap();
-            panic!(
-                "{tag:?} not PubAcked {times}× within {timeout:?} (acked so far: {}, lost: {:?}, connected: {})",
-                i.acked.len(),
-                i.lost,
-                i.connected
-            );
+            // Build the message first: panicking while holding the lock would poison it for the event loop.
+            let msg = {
+                let i = self.inner.lock().unwrap();
+                format!(
+                    "{tag:?} not PubAcked {times}× within {timeout:?} (acked so far: {}, lost: {:?}, connected: {})",
+                    i.acked.len(),
+                    i.lost,
+                    i.connected
+                )
+            };
+            panic!("{msg}");
         }
     }
 

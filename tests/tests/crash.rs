@@ -18,7 +18,7 @@ use hearth_tests::load::Load;
 use hearth_tests::mosquitto::Mosquitto;
 use hearth_tests::ports::free_port;
 use hearth_tests::upstream::Receiver;
-use hearth_tests::wait::poll_until;
+use hearth_tests::wait::poll_for;
 use rand::Rng;
 
 const DEVICES: [&str; 4] = ["dev-1", "dev-2", "dev-3", "dev-4"];
@@ -79,7 +79,7 @@ async fn nothing_committed_or_raised_is_lost_across_repeated_sigkills() {
 
     // Let the last run deliver everything, then stop it politely.
     let addr = hub.http_addr();
-    poll_until(
+    let drained = poll_for(
         "outbox drained after the last restart",
         Duration::from_secs(60),
         || async {
@@ -92,6 +92,37 @@ async fn nothing_committed_or_raised_is_lost_across_repeated_sigkills() {
         },
     )
     .await;
+    if let Err(e) = drained {
+        // Say, for each patient's stuck head of line, whether the receiver ever got it (and so acked it).
+        let v = http::get_json(addr, "/api/outbox")
+            .await
+            .unwrap_or_default();
+        let alerts = receiver.alerts();
+        let mut heads = std::collections::BTreeMap::new();
+        for p in v["pending"].as_array().into_iter().flatten() {
+            heads
+                .entry(p["patient"].as_str().unwrap_or("").to_string())
+                .or_insert_with(|| p.clone());
+        }
+        let detail: Vec<String> = heads
+            .values()
+            .map(|p| {
+                let id = p["alert_id"].as_str().unwrap_or("");
+                let n = alerts
+                    .iter()
+                    .filter(|a| a.id == id && p["rev"] == a.rev)
+                    .count();
+                format!("head {p} received {n}x")
+            })
+            .collect();
+        panic!(
+            "{}\n  depth {}; {}\nhub log tail:\n{}",
+            e.chars().take(300).collect::<String>(),
+            v["depth"],
+            detail.join("\n  "),
+            hub.log_tail(3000)
+        );
+    }
     let status = hub.terminate().await;
     assert!(status.success(), "SIGTERM → exit 0, got {status}");
 

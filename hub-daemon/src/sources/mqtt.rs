@@ -14,10 +14,14 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::Clock;
-use crate::core::{Acknowledge, CoreInput, Inbound, rejection};
+use crate::core::{Acknowledge, CoreInput, Inbound};
 use crate::gate::Registry;
-use crate::model::{Reason, Source};
 use crate::telemetry as m;
+
+/// Largest publish taken from the broker. Anything up to this is received and quarantined as `too_large` (the JSON
+/// limit is 16 KiB) and acknowledged; a larger one would break the connection and be redelivered for ever, so
+/// production brokers must set `message_size_limit` below it (docs/hub-daemon.md).
+const MAX_INCOMING: usize = 16 * 1024 * 1024;
 
 pub struct MqttSourceConfig {
     pub host: String,
@@ -68,7 +72,7 @@ pub async fn run(
         // Persistent session: what we have not acknowledged is redelivered after a reconnect or restart.
         .set_clean_session(false)
         .set_manual_acks(true)
-        .set_max_packet_size(256 * 1024, 256 * 1024)
+        .set_max_packet_size(MAX_INCOMING, 64 * 1024)
         .set_request_channel_capacity(2 * cfg.max_inflight as usize + 64);
     let (client, mut eventloop) = AsyncClient::new(opts, 2 * cfg.max_inflight as usize + 64);
     let readings = format!("{}/readings/+", cfg.prefix);
@@ -121,49 +125,19 @@ pub async fn run(
 
 fn classify(cfg: &MqttSourceConfig, client: &AsyncClient, p: Publish, now: i64) -> Inbound {
     let payload = p.payload.clone();
-    let topic = p.topic.clone();
-    let rest = topic
-        .strip_prefix(&cfg.prefix)
-        .and_then(|r| r.strip_prefix('/'));
-    let (source, parsed, frame_ack_topic) = match rest.and_then(|r| r.split_once('/')) {
-        Some(("readings", device)) if valid_level(device) => {
-            (Source::MqttJson, super::json::parse(device, &payload), None)
-        }
-        Some(("frames", device)) if valid_level(device) => {
-            let parsed = super::frames::parse(cfg.registry.frame_key(device), device, &payload);
-            (
-                Source::MqttFrame,
-                parsed,
-                Some(format!("{}/frame-acks/{device}", cfg.prefix)),
-            )
-        }
-        _ => (
-            Source::MqttJson,
-            Err(rejection(
-                None,
-                None,
-                Reason::BadTopic,
-                format!("unexpected topic {topic:?}"),
-            )),
-            None,
-        ),
-    };
+    let routed = super::route(&cfg.prefix, &p.topic, &payload, &cfg.registry);
     let ack = MqttAck {
         client: client.clone(),
         publish: p,
-        frame_ack_topic,
+        frame_ack_topic: routed.frame_ack_topic,
     };
     Inbound {
-        source,
+        source: routed.source,
         received_at: now,
         payload,
-        parsed,
+        parsed: routed.parsed,
         ack: Some(Box::new(ack)),
     }
-}
-
-fn valid_level(s: &str) -> bool {
-    !s.is_empty() && !s.contains('/')
 }
 
 /// Capped exponential backoff with full jitter.

@@ -199,19 +199,23 @@ impl Store {
             });
             q.build().execute(&mut *tx).await?;
         }
-        for d in &b.devices {
-            sqlx::query(
-                "INSERT INTO devices (id, last_seq, last_observed_at, last_seen_at, battery) VALUES (?, ?, ?, ?, ?)
-                 ON CONFLICT(id) DO UPDATE SET last_seq = excluded.last_seq, last_observed_at = excluded.last_observed_at,
-                 last_seen_at = excluded.last_seen_at, battery = excluded.battery",
-            )
-            .bind(&d.id)
-            .bind(d.last_seq.map(|s| s as i64))
-            .bind(d.last_observed_at)
-            .bind(d.last_seen_at)
-            .bind(d.battery)
-            .execute(&mut *tx)
-            .await?;
+        for chunk in b.devices.chunks(CHUNK) {
+            let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
+                "INSERT INTO devices (id, last_seq, last_observed_at, last_seen_at, battery) ",
+            );
+            q.push_values(chunk, |mut row, d| {
+                row.push_bind(&d.id)
+                    .push_bind(d.last_seq.map(|s| s as i64))
+                    .push_bind(d.last_observed_at)
+                    .push_bind(d.last_seen_at)
+                    .push_bind(d.battery);
+            });
+            q.push(
+                " ON CONFLICT(id) DO UPDATE SET last_seq = excluded.last_seq,
+                 last_observed_at = excluded.last_observed_at, last_seen_at = excluded.last_seen_at,
+                 battery = excluded.battery",
+            );
+            q.build().execute(&mut *tx).await?;
         }
         for a in &b.alerts {
             let t = a.trigger.as_ref();
