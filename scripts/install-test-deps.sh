@@ -7,15 +7,12 @@
 #
 # What for:
 #   mosquitto         private MQTT brokers in the end-to-end tests (tests/, /usr/sbin/mosquitto)
-#   dbus-daemon       a private D-Bus for the simulated BlueZ in BLE tests
-#   libdbus-1-dev     building btleplug (libdbus-sys)
-#   pkg-config        finding libdbus when building
-#   qemu-system-arm   running the firmware on the mps2-an386 board (hardware-in-loop tests)
-#   chromium          headless screenshots of the dashboards
+#   qemu-system-arm   running the firmware on the mps2-an386 board (on-target tests)
 #   rustup target thumbv7em-none-eabihf   building the no_std crates for Cortex-M4F
+# (The Bluetooth and dashboard suites will add dbus-daemon, libdbus-1-dev and chromium when they land.)
 set -euo pipefail
 
-PACKAGES=(mosquitto dbus-daemon libdbus-1-dev pkg-config qemu-system-arm chromium)
+PACKAGES=(mosquitto qemu-system-arm)
 TARGET=thumbv7em-none-eabihf
 
 check_only=false

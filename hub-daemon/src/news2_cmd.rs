@@ -13,7 +13,8 @@ use std::process::ExitCode;
 
 use clap::Args;
 use hearth_protocol::Code;
-use serde_json::{Value as Json, json};
+use hearth_protocol::json::Severity;
+use serde::Serialize;
 
 use crate::clock::{Clock, Millis, SystemClock};
 use crate::rules::news2::{self, Acvpu, AirOrOxygen, Freshness, Inputs, Observed, Scale, Score};
@@ -51,7 +52,7 @@ pub struct News2Args {
 /// Prints the score as JSON on stdout (exit 0), or one line on stderr (exit 2).
 pub fn run(args: News2Args) -> ExitCode {
     let result = evaluate(&args, SystemClock.now_ms())
-        .and_then(|s| serde_json::to_string_pretty(&to_json(&s)).map_err(|e| e.to_string()));
+        .and_then(|s| serde_json::to_string_pretty(&Report::new(&s)).map_err(|e| e.to_string()));
     match result {
         Ok(text) => {
             // A closed pipe (`| head`) is not worth a panic.
@@ -98,11 +99,22 @@ pub fn evaluate(args: &News2Args, now: Millis) -> Result<Score, String> {
     Ok(news2::score(&inputs, scale, now, &Freshness::default()))
 }
 
-/// The score's JSON plus the alert `severity` it would raise (`null` for the low band).
-pub fn to_json(s: &Score) -> Json {
-    let mut j = json!(s);
-    j["severity"] = json!(s.severity());
-    j
+/// What the command prints: the score (fields in [`Score`] order) plus the alert `severity` it would raise (`null`
+/// for the low band).
+#[derive(Serialize)]
+pub struct Report<'a> {
+    #[serde(flatten)]
+    pub score: &'a Score,
+    pub severity: Option<Severity>,
+}
+
+impl<'a> Report<'a> {
+    pub fn new(score: &'a Score) -> Self {
+        Report {
+            score,
+            severity: score.severity(),
+        }
+    }
 }
 
 /// A finite number inside the gate's plausible range for `code`.
@@ -143,7 +155,8 @@ mod tests {
 
     #[test]
     fn bad_values_are_errors_that_name_the_flag() {
-        let cases: [(fn(&mut News2Args), &str); 5] = [
+        type Case = (fn(&mut News2Args), &'static str);
+        let cases: [Case; 5] = [
             (|a| a.spo2 = Some("abc".into()), "--spo2: expected a number"),
             (|a| a.spo2 = Some("NaN".into()), "--spo2: NaN is outside"),
             (|a| a.temp = Some("-3".into()), "--temp: -3 is outside"),

@@ -16,6 +16,10 @@ const NOW: Millis = 1_800_000_000_000;
 const MINUTE: Millis = 60_000;
 const HOUR: Millis = 60 * MINUTE;
 
+/// Sets one parameter of the inputs to a value (observed now), or to an observation time.
+type SetValue = fn(&mut Inputs, f64);
+type SetAt = fn(&mut Inputs, Millis);
+
 fn fresh<T>(value: T) -> Option<Observed<T>> {
     Some(Observed::new(value, NOW))
 }
@@ -44,7 +48,7 @@ fn subscore(s: &Score, p: Parameter) -> u8 {
 }
 
 /// Checks one chart row: each (value, expected score), with everything else normal.
-fn row(p: Parameter, scale: Scale, set: fn(&mut Inputs, f64), table: &[(f64, u8)]) {
+fn row(p: Parameter, scale: Scale, set: SetValue, table: &[(f64, u8)]) {
     for &(value, want) in table {
         let mut inputs = normal();
         set(&mut inputs, value);
@@ -439,7 +443,7 @@ fn a_number_that_is_not_finite_is_missing_not_scored() {
 #[test]
 fn a_parameter_older_than_its_window_is_stale_and_not_scored() {
     // Defaults: 1 h for the vital signs and consciousness, 12 h for air or oxygen. Exactly the window is fresh.
-    let cases: [(Parameter, fn(&mut Inputs, Millis), Millis); 7] = [
+    let cases: [(Parameter, SetAt, Millis); 7] = [
         (
             Parameter::RespRate,
             |i, at| i.resp_rate = Some(Observed::new(30.0, at)),
@@ -563,7 +567,7 @@ fn scale_2_without_current_air_or_oxygen_scores_spo2_as_on_air_and_is_incomplete
 #[test]
 fn non_integer_values_are_rounded_half_up_to_the_chart_precision() {
     #[rustfmt::skip]
-    let cases: [(Parameter, fn(&mut Inputs, f64), f64, f64, u8); 16] = [
+    let cases: [(Parameter, SetValue, f64, f64, u8); 16] = [
         (Parameter::RespRate, |i, v| i.resp_rate = fresh(v), 8.49, 8.0, 3),
         (Parameter::RespRate, |i, v| i.resp_rate = fresh(v), 8.5, 9.0, 1),
         (Parameter::RespRate, |i, v| i.resp_rate = fresh(v), 20.49, 20.0, 0),

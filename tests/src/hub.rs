@@ -199,6 +199,16 @@ impl HubConfig {
         self
     }
 
+    /// Adds a `[[devices]]` entry with a board-frame key (64 hex characters).
+    pub fn device_with_key(mut self, id: &str, frame_key_hex: &str) -> Self {
+        self.devices.push(Device {
+            id: id.into(),
+            frame_key: Some(frame_key_hex.into()),
+            expected_every_s: None,
+        });
+        self
+    }
+
     /// Adds a default `[[rules]]` entry.
     pub fn rule(mut self, rule: Rule) -> Self {
         self.rules.push(rule);

@@ -45,6 +45,7 @@ on_both_brokers!(
     the_outbox_keeps_alerts_until_acked_then_drains,
     health_and_readiness_endpoints_answer,
     an_oversized_message_is_counted_and_later_readings_still_flow,
+    board_frames_are_authenticated_acknowledged_and_replays_refused,
 );
 
 /// p-1 wears dev-1, p-2 wears dev-2, dev-3 is known but bound to nobody.
@@ -707,9 +708,130 @@ async fn health_and_readiness_endpoints_answer(via: SensorsVia) {
     assert!(devices.is_array(), "{devices}");
 }
 
-#[tokio::test]
-#[ignore = "needs the board-frame encoder (protocol::frame) to build frames with a bad MAC and a wrong key"]
-async fn frames_with_a_bad_mac_or_the_wrong_key_are_quarantined() {}
+const BOARD_KEY: [u8; 32] = [7; 32];
+
+fn board_frame(seq: u32, spo2: i32, key: &[u8; 32]) -> Vec<u8> {
+    use hearth_protocol::frame::{self, ClockStatus, DeviceKey, DeviceTime, Frame};
+    use hearth_protocol::{Code, Observation, Quantity};
+    let mut observations = heapless::Vec::new();
+    observations
+        .push(Observation::number(Code::Spo2, Quantity::new(spo2, 0)))
+        .unwrap();
+    let f = Frame {
+        device_id: frame::device_id("board-1").unwrap(),
+        seq,
+        time: DeviceTime {
+            millis: (now_plus_s(-5).unix_timestamp_nanos() / 1_000_000) as i64 + seq as i64,
+            clock: ClockStatus::Utc,
+        },
+        observations,
+    };
+    let mut buf = [0u8; frame::MAX_ENCODED_LEN];
+    let n = frame::encode_frame(&f, &DeviceKey::new(*key), &mut buf).unwrap();
+    buf[..n].to_vec()
+}
+
+/// A board's frames end to end: a valid one is committed, raises its alert and is answered with an authenticated
+/// ack frame; a tampered frame, a frame under another key and an older sequence are each quarantined with their own
+/// reason and never scored.
+async fn board_frames_are_authenticated_acknowledged_and_replays_refused(via: SensorsVia) {
+    use hearth_protocol::frame::{self, DeviceKey};
+    let rig = Rig::start(via, |c| {
+        base(c)
+            .patient("p-b", &["board-1"])
+            .device_with_key("board-1", &hex::encode(BOARD_KEY))
+            .rule(spo2_below_92())
+    })
+    .await;
+    // The board listens for its acknowledgement frames.
+    let port = match &rig.sensors_broker {
+        Some(m) => m.port(),
+        None => rig.hub.sensors_port(),
+    };
+    let mut opts = rumqttc::MqttOptions::new("board-1", "127.0.0.1", port);
+    opts.set_keep_alive(Duration::from_secs(30));
+    let (board, mut events) = rumqttc::AsyncClient::new(opts, 16);
+    board
+        .subscribe("hub/frame-acks/board-1", rumqttc::QoS::AtMostOnce)
+        .await
+        .unwrap();
+    let (acks_tx, mut acks) = tokio::sync::mpsc::channel(16);
+    let (subscribed_tx, subscribed) = tokio::sync::oneshot::channel();
+    tokio::spawn(async move {
+        let mut subscribed_tx = Some(subscribed_tx);
+        while let Ok(ev) = events.poll().await {
+            match ev {
+                rumqttc::Event::Incoming(rumqttc::Packet::SubAck(_)) => {
+                    if let Some(tx) = subscribed_tx.take() {
+                        let _ = tx.send(());
+                    }
+                }
+                rumqttc::Event::Incoming(rumqttc::Packet::Publish(p)) => {
+                    let _ = acks_tx.send(p.payload).await;
+                }
+                _ => {}
+            }
+        }
+    });
+    tokio::time::timeout(T, subscribed)
+        .await
+        .expect("board subscribed in time")
+        .unwrap();
+
+    let frame_topic = "hub/frames/board-1";
+    let tag = |seq| hearth_tests::sensors::Tag {
+        device: "board-1".into(),
+        seq,
+    };
+    rig.sensors
+        .publish_raw(frame_topic, board_frame(2, 88, &BOARD_KEY), tag(2));
+    let alert = rig.receiver.wait_for_alert(T, |a| a.patient == "p-b").await;
+    assert_eq!(alert.seq, Some(2));
+    assert_eq!(alert.value.as_ref().and_then(|v| v.as_f64()), Some(88.0));
+    let ack = tokio::time::timeout(T, acks.recv())
+        .await
+        .expect("ack frame in time")
+        .unwrap();
+    let ack = frame::decode_ack(&ack, &DeviceKey::new(BOARD_KEY)).expect("authentic ack frame");
+    assert_eq!(ack.seq, 2, "the board may drop everything up to 2");
+
+    let mut forged = board_frame(3, 97, &BOARD_KEY);
+    let mid = forged.len() / 2;
+    forged[mid] ^= 0x01;
+    rig.sensors.publish_raw(frame_topic, forged, tag(3));
+    rig.sensors
+        .publish_raw(frame_topic, board_frame(4, 97, &[9; 32]), tag(4));
+    rig.sensors
+        .publish_raw(frame_topic, board_frame(1, 70, &BOARD_KEY), tag(1));
+    for reason in ["wrong_key", "replayed_sequence"] {
+        rig.wait_metric(
+            "hearth_readings_quarantined_total",
+            &[("reason", reason)],
+            |v| v == 1.0,
+        )
+        .await;
+    }
+    // The flipped bit may land in the COBS framing rather than the MAC'd body: either way it is refused.
+    let q = rig.api("/api/quarantine").await;
+    let reasons: Vec<&str> = q
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["reason"].as_str().unwrap())
+        .collect();
+    assert_eq!(reasons.len(), 3, "{q}");
+    assert!(reasons[2] == "bad_mac" || reasons[2] == "malformed", "{q}");
+    assert_eq!(
+        rig.metric("hearth_readings_committed_total", &[]).await,
+        Some(1.0),
+        "only the authentic frame was stored"
+    );
+    assert_eq!(
+        of(&rig, "p-b").len(),
+        1,
+        "the replayed SpO2 70 was never scored"
+    );
+}
 
 /// A message larger than the brokers' or the hub's MQTT packet limit must not silently vanish nor cut the hub off
 /// its sensors: it is counted as quarantined (malformed/too_large) and the next reading is still committed.
