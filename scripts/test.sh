@@ -9,3 +9,6 @@ cd "$(dirname "$0")/.."
 
 scripts/install-test-deps.sh
 cargo test --workspace --locked
+# The sensor-board firmware on an emulated Cortex-M4F (QEMU mps2-an386): on-target tests, size budget, and frames
+# from the emulated board verified end to end. Ends with a plain "N passed, N failed" line.
+scripts/firmware-test.sh

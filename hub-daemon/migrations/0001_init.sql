@@ -53,7 +53,9 @@ CREATE TABLE alerts (
     updated_at   INTEGER NOT NULL,
     message      TEXT    NOT NULL,
     escalations  INTEGER NOT NULL DEFAULT 0,
-    acknowledged INTEGER NOT NULL DEFAULT 0
+    acknowledged INTEGER NOT NULL DEFAULT 0,
+    snoozed_until INTEGER,                   -- escalation paused until then (a nurse's snooze)
+    assignee     TEXT
 );
 CREATE INDEX alerts_state ON alerts (state);
 

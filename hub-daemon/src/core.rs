@@ -9,7 +9,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use hearth_protocol::json::{AlertMessage, Severity};
+use hearth_protocol::json::{
+    ActionKind, ActionMessage, AlertMessage, Severity, format_rfc3339_millis,
+};
 use hearth_protocol::{Code, Value};
 use tokio::sync::{Notify, mpsc};
 use tokio_util::sync::CancellationToken;
@@ -55,7 +57,12 @@ pub struct Rejection {
 pub enum CoreInput {
     Reading(Inbound),
     Delivery(DeliveryUpdate),
-    UpstreamLink { up: bool, at: Millis },
+    /// A nurse's action from the community hub.
+    Action(ActionMessage),
+    UpstreamLink {
+        up: bool,
+        at: Millis,
+    },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -177,6 +184,7 @@ impl<C: Clock> Core<C> {
                     }
                     batch.delivery.push(d);
                 }
+                CoreInput::Action(a) => self.apply_action(a, now, &mut batch),
                 CoreInput::UpstreamLink { up, at } => {
                     if up {
                         self.upstream_down_since = None;
@@ -216,7 +224,28 @@ impl<C: Clock> Core<C> {
         if !batch.outbox.is_empty() || !batch.delivery.is_empty() {
             self.outbox_changed.notify_one();
         }
+        if !batch.alerts.is_empty() {
+            self.alert_gauges();
+        }
         Ok(())
+    }
+
+    /// Open alerts by state and kind (resolved ones are not held).
+    fn alert_gauges(&self) {
+        for kind in [AlertKind::Clinical, AlertKind::Technical] {
+            for state in AlertState::ALL
+                .iter()
+                .filter(|s| **s != AlertState::Resolved)
+            {
+                let n = self
+                    .open
+                    .values()
+                    .filter(|a| a.kind == kind && a.state == *state)
+                    .count();
+                metrics::gauge!(m::ALERTS_OPEN, "state" => state.as_str(), "kind" => kind.as_str())
+                    .set(n as f64);
+            }
+        }
     }
 
     /// Gates one reading and applies the rules. Returns the device id when a frame ack is owed.
@@ -416,6 +445,99 @@ impl<C: Clock> Core<C> {
         }
     }
 
+    /// Applies a nurse's action to an open alert. Acknowledge, snooze and resolve are new revisions (sent back
+    /// upstream, so the community hub sees the home recorded them); an assignment goes into the audit trail.
+    /// An action on an alert that is not open (already resolved, unknown) is counted and logged.
+    fn apply_action(&mut self, a: ActionMessage, now: Millis, batch: &mut WriteBatch) {
+        let found = self
+            .open
+            .iter()
+            .find(|(_, al)| al.id == a.alert_id)
+            .map(|(k, _)| k.clone());
+        let Some(key) = found else {
+            metrics::counter!(m::ACTIONS_IGNORED).increment(1);
+            tracing::info!(alert = %a.alert_id, action = a.action.as_str(), "action for an alert that is not open");
+            return;
+        };
+        metrics::counter!(m::ACTIONS_APPLIED, "action" => a.action.as_str()).increment(1);
+        let who = format!("{} (action {})", a.by, a.action_id);
+        match a.action {
+            ActionKind::Acknowledge => {
+                match self.open.get_mut(&key) {
+                    Some(al) if !al.acknowledged => al.acknowledged = true,
+                    _ => return,
+                }
+                let message = format!("acknowledged by {who}");
+                self.revise(
+                    &key,
+                    AlertState::Acknowledged,
+                    None,
+                    None,
+                    None,
+                    message,
+                    now,
+                    batch,
+                );
+            }
+            ActionKind::Snooze => {
+                if let Some(al) = self.open.get_mut(&key) {
+                    al.snoozed_until = a.until;
+                }
+                let until = a.until.map(format_rfc3339_millis).unwrap_or_default();
+                let reason = a.reason.unwrap_or_default();
+                let message = format!("escalation snoozed until {until} by {who}: {reason}");
+                self.revise(
+                    &key,
+                    AlertState::Updated,
+                    None,
+                    None,
+                    None,
+                    message,
+                    now,
+                    batch,
+                );
+            }
+            ActionKind::Resolve => {
+                let outcome = a.reason.unwrap_or_default();
+                let message = format!("resolved by {who}: {outcome}");
+                self.revise(
+                    &key,
+                    AlertState::Resolved,
+                    None,
+                    None,
+                    None,
+                    message,
+                    now,
+                    batch,
+                );
+                // The episode is closed: a value still out of range raises a new alert, not a silent one.
+                if let Some(g) = self.groups.get_mut(&key) {
+                    g.open = None;
+                    g.breach_since.clear();
+                    let json = serde_json::to_string(&*g).unwrap_or_default();
+                    batch.rule_state.push((key.0.clone(), key.1.clone(), json));
+                }
+            }
+            ActionKind::Assign => {
+                let Some(al) = self.open.get_mut(&key) else {
+                    return;
+                };
+                al.assignee = a.assignee.clone();
+                let detail = format!("to {} by {who}", a.assignee.unwrap_or_default());
+                let event = AlertEvent {
+                    alert_id: al.id.clone(),
+                    rev: al.rev,
+                    at: now,
+                    event: "assigned",
+                    detail,
+                };
+                batch.alerts.retain(|x| x.id != al.id);
+                batch.alerts.push(al.clone());
+                batch.events.push(event);
+            }
+        }
+    }
+
     fn battery_rule(&mut self, r: &Reading, pct: f64, now: Millis, batch: &mut WriteBatch) {
         let low = self.cfg.alerting.battery_low_pct;
         let key = (
@@ -500,7 +622,15 @@ impl<C: Clock> Core<C> {
             .filter(|(_, a)| {
                 a.kind == AlertKind::Clinical && !a.acknowledged && a.escalations < MAX_ESCALATIONS
             })
-            .filter(|(_, a)| now - a.raised_at >= escalate_ms * (a.escalations as Millis + 1))
+            // Levels climb every escalate_after_s from the alert's last revision; a snooze defers the next one to
+            // its expiry (escalating then if still unacknowledged), never to a burst of every missed level.
+            .filter(|(_, a)| {
+                let due = match a.snoozed_until {
+                    Some(until) if a.updated_at < until => until,
+                    _ => a.updated_at + escalate_ms,
+                };
+                now >= due
+            })
             .map(|(k, _)| k.clone())
             .collect();
         for k in due {
@@ -658,6 +788,8 @@ impl<C: Clock> Core<C> {
             message,
             escalations: 0,
             acknowledged: false,
+            snoozed_until: None,
+            assignee: None,
         };
         metrics::counter!(m::ALERTS_RAISED, "severity" => severity_str(severity), "kind" => kind.as_str()).increment(1);
         tracing::info!(alert = %alert.id, kind = kind.as_str(), rule, severity = severity_str(severity), "alert raised");

@@ -137,6 +137,10 @@ pub struct Alert {
     /// Escalation level reached (0 = not escalated).
     pub escalations: u32,
     pub acknowledged: bool,
+    /// Escalation is paused until then (a nurse's snooze).
+    pub snoozed_until: Option<Millis>,
+    /// The member of the team the alert was handed to.
+    pub assignee: Option<String>,
 }
 
 pub fn severity_str(s: Severity) -> &'static str {

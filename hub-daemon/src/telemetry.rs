@@ -14,11 +14,13 @@ pub const ALERTS_RAISED: &str = "hearth_alerts_raised_total";
 pub const ALERT_MESSAGES_DELIVERED: &str = "hearth_alert_messages_delivered_total";
 pub const UPSTREAM_RESENDS: &str = "hearth_upstream_resends_total";
 pub const UPSTREAM_CONNECTED: &str = "hearth_upstream_connected";
-pub const UPSTREAM_ACKS_REJECTED: &str = "hearth_upstream_acks_rejected_total";
+pub const UPSTREAM_MESSAGES_REJECTED: &str = "hearth_upstream_messages_rejected_total";
 pub const OUTBOX_DEPTH: &str = "hearth_outbox_depth";
 pub const OUTBOX_OLDEST_AGE: &str = "hearth_outbox_oldest_age_seconds";
 pub const COMMIT_SECONDS: &str = "hearth_commit_seconds";
 pub const ALERTS_OPEN: &str = "hearth_alerts_open";
+pub const ACTIONS_APPLIED: &str = "hearth_nurse_actions_applied_total";
+pub const ACTIONS_IGNORED: &str = "hearth_nurse_actions_ignored_total";
 
 /// Human-readable logs by default, JSON on request; `RUST_LOG` filters.
 pub fn init_logging(json: bool) {

@@ -40,7 +40,8 @@ pub enum UpstreamError {
 enum LinkEvent {
     Up,
     Down(String),
-    Ack(bytes::Bytes),
+    /// A message on a topic we subscribe to: acknowledgements or nurse actions.
+    Message(String, bytes::Bytes),
     Sent(u16),
     PubAck(u16),
 }
@@ -94,7 +95,8 @@ pub async fn run(
     let opts = mqtt_options(&cfg)?;
     let (client, mut eventloop) = AsyncClient::new(opts, 2 * cfg.upstream.max_in_flight + 64);
     let (ev_tx, mut ev_rx) = mpsc::channel::<LinkEvent>(256);
-    let ack_topic = format!("{}/acks/{}", cfg.upstream.topic_prefix, cfg.home.id);
+    let ack_topic = json::ack_topic(&cfg.upstream.topic_prefix, &cfg.home.id);
+    let action_topic = json::action_topic(&cfg.upstream.topic_prefix, &cfg.home.id);
     let poll_shutdown = shutdown.clone();
     let poll = tokio::spawn(async move {
         let mut backoff = Backoff::default();
@@ -108,7 +110,9 @@ pub async fn run(
                     backoff.reset();
                     Some(LinkEvent::Up)
                 }
-                Ok(Event::Incoming(Packet::Publish(p))) => Some(LinkEvent::Ack(p.payload)),
+                Ok(Event::Incoming(Packet::Publish(p))) => {
+                    Some(LinkEvent::Message(p.topic, p.payload))
+                }
                 Ok(Event::Incoming(Packet::PubAck(a))) => Some(LinkEvent::PubAck(a.pkid)),
                 Ok(Event::Outgoing(Outgoing::Publish(pkid))) => Some(LinkEvent::Sent(pkid)),
                 Ok(_) => None,
@@ -154,8 +158,10 @@ pub async fn run(
                     tracing::info!("community hub connected");
                     p.connected = true;
                     metrics::gauge!(m::UPSTREAM_CONNECTED).set(1.0);
-                    if let Err(e) = p.client.try_subscribe(ack_topic.clone(), QoS::AtLeastOnce) {
-                        tracing::error!(error = %e, "cannot subscribe to acknowledgements");
+                    let subs = [&ack_topic, &action_topic]
+                        .map(|t| rumqttc::SubscribeFilter::new(t.clone(), QoS::AtLeastOnce));
+                    if let Err(e) = p.client.try_subscribe_many(subs) {
+                        tracing::error!(error = %e, "cannot subscribe to acknowledgements and actions");
                     }
                     // Whatever was in flight on the old connection is resent, same id and rev.
                     p.in_flight.clear();
@@ -173,7 +179,11 @@ pub async fn run(
                     p.in_flight.clear();
                     p.report(CoreInput::UpstreamLink { up: false, at: clock.now_ms() }).await;
                 }
-                Some(LinkEvent::Ack(payload)) => p.on_ack(&payload, clock.now_ms()).await,
+                Some(LinkEvent::Message(topic, payload)) if topic == ack_topic => {
+                    p.on_ack(&payload, clock.now_ms()).await
+                }
+                Some(LinkEvent::Message(topic, payload)) if topic == action_topic => p.on_action(&payload).await,
+                Some(LinkEvent::Message(topic, _)) => tracing::warn!(%topic, "message on an unexpected topic"),
                 Some(LinkEvent::Sent(pkid)) => {
                     if let Some(outbox) = p.sent_fifo.pop_front() {
                         p.by_pkid.insert(pkid, outbox);
@@ -278,7 +288,7 @@ impl Publisher {
         let acks = match json::parse_ack(payload) {
             Ok(a) => a,
             Err(e) => {
-                metrics::counter!(m::UPSTREAM_ACKS_REJECTED).increment(1);
+                metrics::counter!(m::UPSTREAM_MESSAGES_REJECTED, "topic" => "acks").increment(1);
                 tracing::warn!(error = %e, "malformed acknowledgement from the community hub");
                 return;
             }
@@ -301,6 +311,17 @@ impl Publisher {
                 at: now,
             }))
             .await;
+        }
+    }
+
+    /// A nurse's action: applied by the core, which owns alert state.
+    async fn on_action(&mut self, payload: &[u8]) {
+        match json::parse_action(payload) {
+            Ok(a) => self.report(CoreInput::Action(a)).await,
+            Err(e) => {
+                metrics::counter!(m::UPSTREAM_MESSAGES_REJECTED, "topic" => "actions").increment(1);
+                tracing::warn!(error = %e, "malformed action from the community hub");
+            }
         }
     }
 

@@ -340,3 +340,143 @@ async fn battery_low_is_technical_and_has_hysteresis() {
         vec!["battery_low:open", "battery_low:resolved"]
     );
 }
+
+fn action(rig: &Rig, alert_id: &str, body: serde_json::Value) -> CoreInput {
+    let mut v = serde_json::json!({
+        "action_id": format!("act-{}", rig.clock.now_ms()),
+        "alert_id": alert_id,
+        "by": "nurse-7",
+        "at": hearth_protocol::json::format_rfc3339_millis(rig.clock.now_ms()),
+    });
+    v.as_object_mut()
+        .unwrap()
+        .extend(body.as_object().unwrap().clone());
+    CoreInput::Action(hearth_protocol::json::parse_action(v.to_string().as_bytes()).unwrap())
+}
+
+async fn first_alert_id(rig: &Rig) -> String {
+    rig.outbox().await[0].0.clone()
+}
+
+#[tokio::test]
+async fn a_nurse_acknowledgement_stops_escalation_and_goes_back_upstream() {
+    let mut rig = Rig::new().await;
+    rig.send("ox-1", vec![spo2(88)]).await;
+    let id = first_alert_id(&rig).await;
+    rig.pass(10 * MIN).await;
+    let ack = action(&rig, &id, serde_json::json!({"action": "acknowledge"}));
+    rig.core.step(&mut vec![ack]).await.unwrap();
+    rig.pass(48 * HOUR).await;
+    let clinical: Vec<_> = rig
+        .states()
+        .await
+        .into_iter()
+        .filter(|s| s.starts_with("spo2"))
+        .collect();
+    assert_eq!(
+        clinical,
+        vec!["spo2_below_92:open", "spo2_below_92:acknowledged"],
+        "no escalation after the ack"
+    );
+    let by: String = sqlx::query(
+        "SELECT detail FROM alert_events WHERE alert_id = ? AND event = 'acknowledged'",
+    )
+    .bind(&id)
+    .fetch_one(rig.store.reader())
+    .await
+    .unwrap()
+    .get(0);
+    assert!(by.contains("nurse-7"), "the audit trail says who: {by}");
+}
+
+#[tokio::test]
+async fn a_snooze_pauses_escalation_until_it_expires() {
+    let mut rig = Rig::new().await;
+    rig.send("ox-1", vec![spo2(88)]).await;
+    let id = first_alert_id(&rig).await;
+    let until = hearth_protocol::json::format_rfc3339_millis(rig.clock.now_ms() + 2 * HOUR);
+    let snooze = action(
+        &rig,
+        &id,
+        serde_json::json!({"action": "snooze", "reason": "visit booked", "until": until}),
+    );
+    rig.core.step(&mut vec![snooze]).await.unwrap();
+    rig.pass(2 * HOUR - MIN).await;
+    let clinical = |states: Vec<String>| {
+        states
+            .into_iter()
+            .filter(|s| s.starts_with("spo2"))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        clinical(rig.states().await),
+        vec!["spo2_below_92:open", "spo2_below_92:updated"]
+    );
+    rig.pass(2 * MIN).await;
+    assert_eq!(
+        clinical(rig.states().await),
+        vec![
+            "spo2_below_92:open",
+            "spo2_below_92:updated",
+            "spo2_below_92:escalated"
+        ],
+        "escalation resumes when the snooze expires"
+    );
+}
+
+#[tokio::test]
+async fn a_nurse_resolution_closes_the_episode_and_a_new_breach_raises_a_new_alert() {
+    let mut rig = Rig::new().await;
+    rig.send("ox-1", vec![spo2(88)]).await;
+    let id = first_alert_id(&rig).await;
+    let resolve = action(
+        &rig,
+        &id,
+        serde_json::json!({"action": "resolve", "reason": "probe on cold finger"}),
+    );
+    rig.core.step(&mut vec![resolve]).await.unwrap();
+    rig.send("ox-1", vec![spo2(89)]).await;
+    let outbox = rig.outbox().await;
+    assert_eq!(
+        rig.states().await,
+        vec![
+            "spo2_below_92:open",
+            "spo2_below_92:resolved",
+            "spo2_below_92:open"
+        ]
+    );
+    assert_ne!(outbox[2].0, id, "a new alert, not the closed one");
+    // An action for an alert that is no longer open changes nothing.
+    let late = action(&rig, &id, serde_json::json!({"action": "acknowledge"}));
+    rig.core.step(&mut vec![late]).await.unwrap();
+    assert_eq!(rig.outbox().await.len(), 3);
+}
+
+#[tokio::test]
+async fn an_assignment_is_audited_without_a_new_revision() {
+    let mut rig = Rig::new().await;
+    rig.send("ox-1", vec![spo2(88)]).await;
+    let id = first_alert_id(&rig).await;
+    let assign = action(
+        &rig,
+        &id,
+        serde_json::json!({"action": "assign", "assignee": "gp-frailty-lead"}),
+    );
+    rig.core.step(&mut vec![assign]).await.unwrap();
+    assert_eq!(rig.outbox().await.len(), 1);
+    let assignee: String = sqlx::query("SELECT assignee FROM alerts WHERE id = ?")
+        .bind(&id)
+        .fetch_one(rig.store.reader())
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(assignee, "gp-frailty-lead");
+    let n: i64 =
+        sqlx::query("SELECT COUNT(*) FROM alert_events WHERE alert_id = ? AND event = 'assigned'")
+            .bind(&id)
+            .fetch_one(rig.store.reader())
+            .await
+            .unwrap()
+            .get(0);
+    assert_eq!(n, 1);
+}

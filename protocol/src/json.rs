@@ -640,6 +640,84 @@ fn heartbeat_from_node(node: Node) -> Result<Heartbeat, JsonError> {
     })
 }
 
+/// What a nurse did with an alert, in the community hub's dashboard.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ActionKind {
+    /// "I've got this": the home stops escalating.
+    Acknowledge,
+    /// Handed to a named member of the team (`assignee`).
+    Assign,
+    /// Escalation paused until `until`, for `reason`.
+    Snooze,
+    /// Closed, with the outcome in `reason`.
+    Resolve,
+}
+
+str_enum!(ActionKind, "action", [
+    Acknowledge => "acknowledge",
+    Assign => "assign",
+    Snooze => "snooze",
+    Resolve => "resolve",
+]);
+
+/// A nurse's action on an alert, sent by the community hub to the home on `{prefix}/actions/{home}`.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct ActionMessage {
+    /// Unique per action, for the audit trail.
+    pub action_id: String,
+    pub alert_id: String,
+    pub action: ActionKind,
+    /// Who acted (a staff identifier of the community hub).
+    pub by: String,
+    /// When, UTC unix ms; RFC 3339 on the wire.
+    #[serde(serialize_with = "ser_time")]
+    pub at: i64,
+    /// Snooze reason or resolution outcome; required for those two.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Snooze expiry, UTC unix ms; required for a snooze.
+    #[serde(
+        serialize_with = "ser_opt_time",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub until: Option<i64>,
+    /// Required for an assignment.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub assignee: Option<String>,
+}
+
+/// Parses an action payload with the same limits as [`parse_reading`].
+pub fn parse_action(payload: &[u8]) -> Result<ActionMessage, JsonError> {
+    action_from_node(parse_tree(payload)?)
+}
+
+fn action_from_node(node: Node) -> Result<ActionMessage, JsonError> {
+    let mut f = Fields::new(node)?;
+    let msg = ActionMessage {
+        action_id: string(f.required("action_id")?, "action_id")?,
+        alert_id: string(f.required("alert_id")?, "alert_id")?,
+        action: ActionKind::from_node(f.required("action")?)?,
+        by: string(f.required("by")?, "by")?,
+        at: time_field(f.required("at")?, "at")?,
+        reason: opt(f.take("reason")?, |n| string(n, "reason"))?,
+        until: opt_time(f.take("until")?, "until")?,
+        assignee: opt(f.take("assignee")?, |n| string(n, "assignee"))?,
+    };
+    match msg.action {
+        ActionKind::Snooze if msg.until.is_none() => {
+            Err(JsonError::MissingField { field: "until" })
+        }
+        ActionKind::Snooze | ActionKind::Resolve if msg.reason.is_none() => {
+            Err(JsonError::MissingField { field: "reason" })
+        }
+        ActionKind::Assign if msg.assignee.is_none() => {
+            Err(JsonError::MissingField { field: "assignee" })
+        }
+        _ => Ok(msg),
+    }
+}
+
 // Deserialize goes through the same tree and checks as the parse functions, so there is one definition of the format.
 macro_rules! deserialize_via_tree {
     ($ty:ty, $from:ident) => {
@@ -654,6 +732,7 @@ deserialize_via_tree!(ReadingMessage, reading_from_node);
 deserialize_via_tree!(AlertMessage, alert_from_node);
 deserialize_via_tree!(AckMessage, ack_from_node);
 deserialize_via_tree!(Heartbeat, heartbeat_from_node);
+deserialize_via_tree!(ActionMessage, action_from_node);
 
 // ---------------------------------------------------------------------------------------------------------------
 // Topics
@@ -670,6 +749,10 @@ pub fn alert_topic(prefix: &str, patient: &str) -> String {
 /// `{prefix}/acks/{home}`. `home` should satisfy [`is_valid_topic_id`].
 pub fn ack_topic(prefix: &str, home: &str) -> String {
     format!("{prefix}/acks/{home}")
+}
+/// `{prefix}/actions/{home}`: nurses' actions for a home. `home` should satisfy [`is_valid_topic_id`].
+pub fn action_topic(prefix: &str, home: &str) -> String {
+    format!("{prefix}/actions/{home}")
 }
 /// `{prefix}/heartbeat/{home}`. `home` should satisfy [`is_valid_topic_id`].
 pub fn heartbeat_topic(prefix: &str, home: &str) -> String {

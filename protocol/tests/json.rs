@@ -1059,6 +1059,7 @@ fn parse_kind(kind: &str, payload: &[u8]) -> Result<Value, JsonError> {
         "alert" => serde_json::to_value(parse_alert(payload)?).unwrap(),
         "ack" => serde_json::to_value(parse_ack(payload)?).unwrap(),
         "heartbeat" => serde_json::to_value(parse_heartbeat(payload)?).unwrap(),
+        "action" => serde_json::to_value(parse_action(payload)?).unwrap(),
         other => panic!("unknown example kind {other}"),
     })
 }
@@ -1069,7 +1070,7 @@ fn documented_examples_parse_and_match_their_schema() {
     let kinds: BTreeSet<&str> = examples.iter().map(|(k, _)| k.as_str()).collect();
     assert_eq!(
         kinds,
-        BTreeSet::from(["ack", "alert", "heartbeat", "reading"])
+        BTreeSet::from(["ack", "action", "alert", "heartbeat", "reading"])
     );
     for (kind, body) in &examples {
         let reparsed = parse_kind(kind, body.as_bytes())
@@ -1109,6 +1110,17 @@ fn full_example(kind: &str) -> Value {
             outbox_depth: 1,
             oldest_pending_s: Some(3),
         }),
+        // An acknowledgement with every optional member filled (each is required only by other actions).
+        "action" => serde_json::to_value(ActionMessage {
+            action_id: "act-1".into(),
+            alert_id: "a".into(),
+            action: ActionKind::Acknowledge,
+            by: "nurse-7".into(),
+            at: 0,
+            reason: Some("r".into()),
+            until: Some(1),
+            assignee: Some("gp".into()),
+        }),
         _ => unreachable!(),
     }
     .unwrap()
@@ -1120,7 +1132,7 @@ fn keys(v: &Value) -> BTreeSet<String> {
 
 #[test]
 fn schemas_list_exactly_our_members_and_requirements() {
-    for kind in ["reading", "alert", "ack", "heartbeat"] {
+    for kind in ["reading", "alert", "ack", "heartbeat", "action"] {
         let schema = schema(kind);
         assert_eq!(
             schema["$schema"],
@@ -1419,4 +1431,47 @@ fn a_value_with_its_unit_must_use_the_canonical_unit() {
     // It round-trips through the serializer.
     let again = parse_reading(serde_json::to_string(&r).unwrap().as_bytes()).unwrap();
     assert_eq!(again, r);
+}
+
+#[test]
+fn nurse_actions_parse_and_require_their_fields() {
+    let a = parse_action(
+        br#"{"action_id":"a-1","alert_id":"x","action":"snooze","by":"nurse-7","at":"2026-11-23T09:00:00Z","reason":"visit booked","until":"2026-11-23T11:00:00Z"}"#,
+    )
+    .unwrap();
+    assert_eq!(a.action, ActionKind::Snooze);
+    assert_eq!(
+        a.until,
+        Some(parse_rfc3339_millis("2026-11-23T11:00:00Z").unwrap())
+    );
+    assert_eq!(a.reason.as_deref(), Some("visit booked"));
+    let again = parse_action(serde_json::to_string(&a).unwrap().as_bytes()).unwrap();
+    assert_eq!(again, a);
+    let ack = br#"{"action_id":"a-2","alert_id":"x","action":"acknowledge","by":"n","at":"2026-11-23T09:00:00Z"}"#;
+    assert_eq!(parse_action(ack).unwrap().action, ActionKind::Acknowledge);
+    let missing = |body: &str| parse_action(body.as_bytes()).unwrap_err();
+    assert_eq!(
+        missing(
+            r#"{"action_id":"a","alert_id":"x","action":"snooze","by":"n","at":"2026-11-23T09:00:00Z","reason":"r"}"#
+        ),
+        JsonError::MissingField { field: "until" }
+    );
+    assert_eq!(
+        missing(
+            r#"{"action_id":"a","alert_id":"x","action":"resolve","by":"n","at":"2026-11-23T09:00:00Z"}"#
+        ),
+        JsonError::MissingField { field: "reason" }
+    );
+    assert_eq!(
+        missing(
+            r#"{"action_id":"a","alert_id":"x","action":"assign","by":"n","at":"2026-11-23T09:00:00Z"}"#
+        ),
+        JsonError::MissingField { field: "assignee" }
+    );
+    assert_eq!(
+        missing(
+            r#"{"action_id":"a","alert_id":"x","action":"delete","by":"n","at":"2026-11-23T09:00:00Z"}"#
+        ),
+        JsonError::BadField { field: "action" }
+    );
 }

@@ -46,6 +46,7 @@ on_both_brokers!(
     health_and_readiness_endpoints_answer,
     an_oversized_message_is_counted_and_later_readings_still_flow,
     board_frames_are_authenticated_acknowledged_and_replays_refused,
+    a_nurse_acknowledgement_reaches_the_home_and_comes_back_as_a_revision,
 );
 
 /// p-1 wears dev-1, p-2 wears dev-2, dev-3 is known but bound to nobody.
@@ -855,6 +856,45 @@ async fn an_oversized_message_is_counted_and_later_readings_still_flow(via: Sens
     rig.wait_metric(
         "hearth_readings_quarantined_total",
         &[("reason", "malformed")],
+        |v| v == 1.0,
+    )
+    .await;
+}
+
+/// The community hub sends a nurse's acknowledgement on `care/actions/{home}`; the home records it (audit, new
+/// revision) and publishes the `acknowledged` revision back, so the dashboard sees the home stop escalating.
+async fn a_nurse_acknowledgement_reaches_the_home_and_comes_back_as_a_revision(via: SensorsVia) {
+    let rig = Rig::start(via, |c| base(c).rule(spo2_below_92())).await;
+    rig.reading("dev-1", 1, now_plus_s(-5), json!({"spo2": 88}))
+        .await;
+    let alert = rig.receiver.wait_for_alert(T, |a| a.patient == "p-1").await;
+
+    let opts = rumqttc::MqttOptions::new("dashboard", "127.0.0.1", rig.upstream.port());
+    let (dashboard, mut events) = rumqttc::AsyncClient::new(opts, 8);
+    tokio::spawn(async move { while events.poll().await.is_ok() {} });
+    let action = json!({
+        "action_id": "act-1", "alert_id": alert.id, "action": "acknowledge", "by": "nurse-7",
+        "at": hearth_tests::time_fmt::rfc3339(now_plus_s(0)),
+    });
+    dashboard
+        .publish(
+            "care/actions/home-e2e",
+            rumqttc::QoS::AtLeastOnce,
+            false,
+            action.to_string(),
+        )
+        .await
+        .unwrap();
+    let acked = rig
+        .receiver
+        .wait_for_alert(T, |a| a.id == alert.id && a.state == "acknowledged")
+        .await;
+    assert_eq!(acked.rev, alert.rev + 1);
+    let message = acked.message.unwrap_or_default();
+    assert!(message.contains("nurse-7"), "{message}");
+    rig.wait_metric(
+        "hearth_nurse_actions_applied_total",
+        &[("action", "acknowledge")],
         |v| v == 1.0,
     )
     .await;

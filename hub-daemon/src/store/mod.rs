@@ -221,13 +221,15 @@ impl Store {
             let t = a.trigger.as_ref();
             sqlx::query(
                 "INSERT INTO alerts (id, rev, patient, key, kind, rule, severity, state, device, seq, code, value,
-                   observed_at, time_source, raised_at, updated_at, message, escalations, acknowledged)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                   observed_at, time_source, raised_at, updated_at, message, escalations, acknowledged,
+                   snoozed_until, assignee)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                  ON CONFLICT(id) DO UPDATE SET rev = excluded.rev, rule = excluded.rule, severity = excluded.severity,
                    state = excluded.state, device = excluded.device, seq = excluded.seq, code = excluded.code,
                    value = excluded.value, observed_at = excluded.observed_at, time_source = excluded.time_source,
                    updated_at = excluded.updated_at, message = excluded.message, escalations = excluded.escalations,
-                   acknowledged = excluded.acknowledged",
+                   acknowledged = excluded.acknowledged, snoozed_until = excluded.snoozed_until,
+                   assignee = excluded.assignee",
             )
             .bind(&a.id)
             .bind(a.rev as i64)
@@ -248,6 +250,8 @@ impl Store {
             .bind(&a.message)
             .bind(a.escalations as i64)
             .bind(a.acknowledged)
+            .bind(a.snoozed_until)
+            .bind(a.assignee.as_deref())
             .execute(&mut *tx)
             .await?;
         }
@@ -495,6 +499,84 @@ fn create_private(path: &Path) -> Result<(), StoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn reading(seq: u32) -> Reading {
+        use hearth_protocol::{Code, Observation, Quantity};
+        Reading {
+            device: "d".into(),
+            seq,
+            patient: "p".into(),
+            observed_at: seq as i64,
+            time_source: crate::model::TimeSource::Device,
+            received_at: seq as i64,
+            obs: vec![Observation::number(Code::Spo2, Quantity::new(97, 0)); 4],
+        }
+    }
+
+    #[tokio::test]
+    async fn budget_evicts_oldest_readings_and_never_alerts() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("h.db")).await.unwrap();
+        let alert = Alert {
+            id: "a-1".into(),
+            rev: 1,
+            patient: "p".into(),
+            key: "clinical:spo2:below".into(),
+            kind: crate::model::AlertKind::Clinical,
+            rule: "r".into(),
+            severity: hearth_protocol::json::Severity::High,
+            state: crate::model::AlertState::Open,
+            trigger: None,
+            raised_at: 0,
+            updated_at: 0,
+            message: "m".into(),
+            escalations: 0,
+            acknowledged: false,
+            snoozed_until: None,
+            assignee: None,
+        };
+        store
+            .commit(&WriteBatch {
+                alerts: vec![alert],
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        for chunk in 0..20u32 {
+            let readings = (chunk * 1000..(chunk + 1) * 1000).map(reading).collect();
+            store
+                .commit(&WriteBatch {
+                    readings,
+                    ..Default::default()
+                })
+                .await
+                .unwrap();
+        }
+        let before = store.used_bytes().await.unwrap();
+        let budget = before / 2;
+        let evicted = store.enforce_budget(budget).await.unwrap();
+        assert!(evicted > 0 && evicted < 20_000, "evicted {evicted}");
+        assert!(store.used_bytes().await.unwrap() <= budget);
+        let oldest: i64 = sqlx::query("SELECT MIN(seq) FROM readings")
+            .fetch_one(store.reader())
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(oldest as u64, evicted, "oldest first");
+        let alerts: i64 = sqlx::query("SELECT COUNT(*) FROM alerts")
+            .fetch_one(store.reader())
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(alerts, 1, "alerts are never evicted");
+        let counted: i64 =
+            sqlx::query("SELECT value FROM counters WHERE name = 'readings_evicted'")
+                .fetch_one(store.reader())
+                .await
+                .unwrap()
+                .get(0);
+        assert_eq!(counted as u64, evicted, "every eviction is counted");
+    }
 
     #[tokio::test]
     async fn database_is_wal_with_full_sync_and_private() {

@@ -237,5 +237,7 @@ fn alert_from_row(r: &sqlx::sqlite::SqliteRow) -> Alert {
         message: r.get("message"),
         escalations: r.get::<i64, _>("escalations") as u32,
         acknowledged: r.get::<bool, _>("acknowledged"),
+        snoozed_until: r.get("snoozed_until"),
+        assignee: r.get("assignee"),
     }
 }
