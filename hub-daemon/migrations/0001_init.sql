@@ -55,7 +55,8 @@ CREATE TABLE alerts (
     escalations  INTEGER NOT NULL DEFAULT 0,
     acknowledged INTEGER NOT NULL DEFAULT 0,
     snoozed_until INTEGER,                   -- escalation paused until then (a nurse's snooze)
-    assignee     TEXT
+    assignee     TEXT,
+    details      TEXT                        -- JSON: NEWS2 breakdown and other structured context
 );
 CREATE INDEX alerts_state ON alerts (state);
 

@@ -139,6 +139,8 @@ impl Default for Http {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Alerting {
+    /// Score NEWS2 (RCP 2017) from each patient's latest values and alert by its response band.
+    pub news2: bool,
     /// A value observed longer ago than this never fires a value rule.
     pub stale_after_s: u64,
     /// An open clinical alert nobody acknowledged within this is escalated.
@@ -151,6 +153,7 @@ pub struct Alerting {
 impl Default for Alerting {
     fn default() -> Self {
         Alerting {
+            news2: true,
             stale_after_s: 900,
             escalate_after_s: 900,
             battery_low_pct: 15.0,
@@ -178,6 +181,18 @@ pub struct Patient {
     /// Per-patient overrides: replace the default rule with the same code and direction.
     #[serde(default)]
     pub rules: Vec<Rule>,
+    /// NEWS2 settings agreed by a clinician (scale 2 only for patients put on it, recorded with who, when, why).
+    pub news2: Option<News2Patient>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct News2Patient {
+    /// SpO2 scale: 1, or 2 for hypercapnic respiratory failure with a target of 88–92 % (RCP NEWS2 2017).
+    pub scale: u8,
+    pub agreed_by: Option<String>,
+    pub agreed_at: Option<String>,
+    pub reason: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -341,6 +356,32 @@ impl Config {
                         &format!("patients[{i}].devices[{j}]"),
                         "device is bound to more than one patient",
                     );
+                }
+            }
+            if let Some(n) = &p.news2 {
+                let key = format!("patients[{i}].news2");
+                match n.scale {
+                    1 => {}
+                    2 if n.agreed_by.as_deref().is_some_and(|s| !s.trim().is_empty())
+                        && n.reason.as_deref().is_some_and(|s| !s.trim().is_empty())
+                        && n.agreed_at.is_some() =>
+                    {
+                        if let Some(at) = &n.agreed_at
+                            && hearth_protocol::json::parse_rfc3339_millis(at).is_err()
+                        {
+                            return err(
+                                &format!("{key}.agreed_at"),
+                                "expected an RFC 3339 date-time",
+                            );
+                        }
+                    }
+                    2 => {
+                        return err(
+                            &format!("{key}.scale"),
+                            "SpO2 scale 2 needs agreed_by (the clinician), agreed_at and reason",
+                        );
+                    }
+                    _ => return err(&format!("{key}.scale"), "expected 1 or 2"),
                 }
             }
             for (j, r) in p.rules.iter().enumerate() {

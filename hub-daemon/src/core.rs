@@ -23,6 +23,7 @@ use crate::model::{
     Alert, AlertKind, AlertState, ParsedReading, Reading, Reason, Source, TimeSource, Trigger,
     severity_str,
 };
+use crate::rules::news2;
 use crate::rules::threshold::{self, GroupState, RuleBook, Transition};
 use crate::store::{
     AlertEvent, DeliveryUpdate, DeviceRow, OutboxInsert, Store, StoreError, WriteBatch,
@@ -86,6 +87,8 @@ pub struct Core<C: Clock> {
     devices: HashMap<String, DeviceRow>,
     groups: HashMap<(String, String), GroupState>,
     open: HashMap<(String, String), Alert>,
+    /// Each patient's latest value of every NEWS2 parameter (rebuilt from new readings after a restart).
+    news2_inputs: HashMap<String, news2::Inputs>,
     upstream_down_since: Option<Millis>,
     started_at: Millis,
     ticks: u64,
@@ -128,6 +131,7 @@ impl<C: Clock> Core<C> {
             devices,
             groups,
             open,
+            news2_inputs: HashMap::new(),
             upstream_down_since: None,
             started_at,
             ticks: 0,
@@ -425,6 +429,7 @@ impl<C: Clock> Core<C> {
                 }
             }
         }
+        self.news2_rule(r, now, batch);
         // A device that speaks again is no longer silent.
         let silent = (
             self.patient_or_home(&r.device),
@@ -535,6 +540,114 @@ impl<C: Clock> Core<C> {
                 batch.alerts.push(al.clone());
                 batch.events.push(event);
             }
+        }
+    }
+
+    /// NEWS2 (RCP 2017) from the patient's latest value of each parameter. One alert per patient, raised and
+    /// upgraded by the Chart 4 band; it carries the whole score. A score with missing or stale parameters says so
+    /// and is a lower bound: it may raise or upgrade an alert, never resolve one.
+    fn news2_rule(&mut self, r: &Reading, now: Millis, batch: &mut WriteBatch) {
+        if !self.cfg.alerting.news2 {
+            return;
+        }
+        let scale = self.news2_scale(&r.patient);
+        let inputs = self.news2_inputs.entry(r.patient.clone()).or_default();
+        let mut trigger = None;
+        for o in &r.obs {
+            let Some(v) = o.value.number() else { continue };
+            let slot = match o.code {
+                Code::RespRate => &mut inputs.resp_rate,
+                Code::Spo2 => &mut inputs.spo2,
+                Code::BpSys => &mut inputs.bp_sys,
+                Code::HeartRate => &mut inputs.pulse,
+                Code::Temp => &mut inputs.temp,
+                _ => continue,
+            };
+            if slot.is_none_or(|s| s.at <= r.observed_at) {
+                *slot = Some(news2::Observed::new(v, r.observed_at));
+                trigger.get_or_insert(Trigger {
+                    device: r.device.clone(),
+                    seq: r.seq,
+                    code: o.code,
+                    value: v,
+                    observed_at: r.observed_at,
+                    time_source: r.time_source,
+                });
+            }
+        }
+        let Some(trigger) = trigger else { return };
+        let score = news2::score(inputs, scale, now, &news2::Freshness::default());
+        let key = (r.patient.clone(), "clinical:news2".to_string());
+        let details = serde_json::json!({ "news2": &score });
+        let mut message = format!("NEWS2 {} ({})", score.total, score.band);
+        if !score.complete {
+            let gaps: Vec<String> = score
+                .missing
+                .iter()
+                .chain(&score.stale)
+                .map(|p| p.to_string())
+                .collect();
+            message.push_str(&format!(
+                ", incomplete (at least; not scored: {})",
+                gaps.join(", ")
+            ));
+        }
+        match (self.open.get(&key).map(|a| a.severity), score.severity()) {
+            (None, Some(severity)) => {
+                let new = NewAlert {
+                    kind: AlertKind::Clinical,
+                    rule: "news2",
+                    severity,
+                    trigger: Some(trigger),
+                    message,
+                    details: Some(details),
+                };
+                self.raise_alert(&key.0, &key.1, new, now, batch);
+            }
+            (Some(open), Some(severity)) if severity > open => {
+                if let Some(a) = self.open.get_mut(&key) {
+                    a.details = Some(details);
+                }
+                self.revise(
+                    &key,
+                    AlertState::Updated,
+                    Some(severity),
+                    None,
+                    Some(trigger),
+                    message,
+                    now,
+                    batch,
+                );
+            }
+            (Some(_), None) if score.complete => {
+                if let Some(a) = self.open.get_mut(&key) {
+                    a.details = Some(details);
+                }
+                self.revise(
+                    &key,
+                    AlertState::Resolved,
+                    None,
+                    None,
+                    Some(trigger),
+                    message,
+                    now,
+                    batch,
+                );
+            }
+            _ => {}
+        }
+    }
+
+    fn news2_scale(&self, patient: &str) -> news2::Scale {
+        let on_scale_2 = self
+            .cfg
+            .patients
+            .iter()
+            .any(|p| p.id == patient && p.news2.as_ref().is_some_and(|n| n.scale == 2));
+        if on_scale_2 {
+            news2::Scale::Two
+        } else {
+            news2::Scale::One
         }
     }
 
@@ -773,6 +886,33 @@ impl<C: Clock> Core<C> {
         now: Millis,
         batch: &mut WriteBatch,
     ) {
+        let new = NewAlert {
+            kind,
+            rule,
+            severity,
+            trigger,
+            message,
+            details: None,
+        };
+        self.raise_alert(patient, key, new, now, batch);
+    }
+
+    fn raise_alert(
+        &mut self,
+        patient: &str,
+        key: &str,
+        new: NewAlert<'_>,
+        now: Millis,
+        batch: &mut WriteBatch,
+    ) {
+        let NewAlert {
+            kind,
+            rule,
+            severity,
+            trigger,
+            message,
+            details,
+        } = new;
         let alert = Alert {
             id: uuid::Uuid::new_v4().to_string(),
             rev: 1,
@@ -790,6 +930,7 @@ impl<C: Clock> Core<C> {
             acknowledged: false,
             snoozed_until: None,
             assignee: None,
+            details,
         };
         metrics::counter!(m::ALERTS_RAISED, "severity" => severity_str(severity), "kind" => kind.as_str()).increment(1);
         tracing::info!(alert = %alert.id, kind = kind.as_str(), rule, severity = severity_str(severity), "alert raised");
@@ -870,6 +1011,16 @@ impl<C: Clock> Core<C> {
     }
 }
 
+/// What a new alert is about.
+struct NewAlert<'a> {
+    kind: AlertKind,
+    rule: &'a str,
+    severity: Severity,
+    trigger: Option<Trigger>,
+    message: String,
+    details: Option<serde_json::Value>,
+}
+
 /// Builds the alert message of the JSON contract (`protocol/schema/alert.schema.json`).
 pub fn alert_message(home: &str, a: &Alert) -> AlertMessage {
     let t = a.trigger.as_ref();
@@ -891,7 +1042,7 @@ pub fn alert_message(home: &str, a: &Alert) -> AlertMessage {
         time_source: t.map(|t| t.time_source),
         raised_at: a.raised_at,
         message: a.message.clone(),
-        details: serde_json::Value::Null,
+        details: a.details.clone().unwrap_or(serde_json::Value::Null),
     }
 }
 

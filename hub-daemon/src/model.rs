@@ -141,6 +141,8 @@ pub struct Alert {
     pub snoozed_until: Option<Millis>,
     /// The member of the team the alert was handed to.
     pub assignee: Option<String>,
+    /// Structured context sent with the alert (the NEWS2 breakdown).
+    pub details: Option<serde_json::Value>,
 }
 
 pub fn severity_str(s: Severity) -> &'static str {

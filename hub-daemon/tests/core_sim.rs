@@ -21,6 +21,7 @@ const CONFIG: &str = r#"
 [home]
 id = "home-t"
 [alerting]
+news2 = false
 stale_after_s = 900
 escalate_after_s = 900
 battery_low_pct = 15
@@ -66,7 +67,17 @@ impl Rig {
     }
 
     async fn with(dir: tempfile::TempDir, store: Store) -> Rig {
-        let cfg = Arc::new(Config::parse(CONFIG, std::path::Path::new("t")).unwrap());
+        Rig::with_config(dir, store, CONFIG).await
+    }
+
+    async fn news2() -> Rig {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("h.db")).await.unwrap();
+        Rig::with_config(dir, store, NEWS2_CONFIG).await
+    }
+
+    async fn with_config(dir: tempfile::TempDir, store: Store, raw: &str) -> Rig {
+        let cfg = Arc::new(Config::parse(raw, std::path::Path::new("t")).unwrap());
         let clock = ManualClock::new(START);
         let core = Core::load(cfg, clock.clone(), store.clone(), Arc::new(Notify::new()))
             .await
@@ -479,4 +490,115 @@ async fn an_assignment_is_audited_without_a_new_revision() {
             .unwrap()
             .get(0);
     assert_eq!(n, 1);
+}
+
+const NEWS2_CONFIG: &str = r#"
+[home]
+id = "home-t"
+[[patients]]
+id = "p-1"
+devices = ["ox-1"]
+[[patients]]
+id = "p-copd"
+devices = ["ox-2"]
+[patients.news2]
+scale = 2
+agreed_by = "Dr A. Patel"
+agreed_at = "2026-11-02T10:00:00Z"
+reason = "hypercapnic respiratory failure, target 88-92 %"
+"#;
+
+fn obs(code: Code, v: i32, exp: i8) -> Observation {
+    Observation::number(code, Quantity::new(v, exp))
+}
+
+async fn news2_payloads(rig: &Rig) -> Vec<serde_json::Value> {
+    rig.outbox()
+        .await
+        .iter()
+        .map(|(_, _, p)| serde_json::from_str::<serde_json::Value>(p).unwrap())
+        .filter(|v| v["rule"] == "news2")
+        .collect()
+}
+
+#[tokio::test]
+async fn news2_alert_carries_every_subscore_and_says_which_parameters_are_missing() {
+    let mut rig = Rig::news2().await;
+    // RR 26 → 3, SpO2 91 → 3, BP 100 → 2, pulse 120 → 2, temp 39.5 → 2 (NEWS2 chart 1): 12, high.
+    let set = vec![
+        obs(Code::RespRate, 26, 0),
+        obs(Code::Spo2, 91, 0),
+        obs(Code::BpSys, 100, 0),
+        obs(Code::HeartRate, 120, 0),
+        obs(Code::Temp, 395, -1),
+    ];
+    rig.send("ox-1", set).await;
+    let alerts = news2_payloads(&rig).await;
+    assert_eq!(alerts.len(), 1);
+    let a = &alerts[0];
+    assert_eq!(a["severity"], "high");
+    let score = &a["details"]["news2"];
+    assert_eq!(score["total"], 12);
+    assert_eq!(score["band"], "high");
+    assert_eq!(score["scale"], 1);
+    assert_eq!(
+        score["complete"], false,
+        "consciousness and oxygen come from check-ins: never presented as complete"
+    );
+    assert_eq!(
+        score["missing"],
+        serde_json::json!(["air_or_oxygen", "consciousness"])
+    );
+    assert_eq!(score["subscores"].as_array().unwrap().len(), 5);
+    assert!(a["message"].as_str().unwrap().contains("incomplete"), "{a}");
+}
+
+#[tokio::test]
+async fn scale_2_is_used_only_for_the_patient_a_clinician_put_on_it() {
+    let mut rig = Rig::news2().await;
+    rig.send("ox-2", vec![obs(Code::Spo2, 89, 0)]).await;
+    assert!(
+        news2_payloads(&rig).await.is_empty(),
+        "SpO2 89 on scale 2 scores 0"
+    );
+    rig.send("ox-1", vec![obs(Code::Spo2, 89, 0)]).await;
+    let alerts = news2_payloads(&rig).await;
+    assert_eq!(alerts.len(), 1, "on scale 1 it scores 3: low-medium");
+    assert_eq!(alerts[0]["patient"], "p-1");
+    assert_eq!(alerts[0]["severity"], "medium");
+    assert_eq!(alerts[0]["details"]["news2"]["band"], "low-medium");
+}
+
+#[tokio::test]
+async fn an_incomplete_news2_upgrades_but_never_resolves() {
+    let mut rig = Rig::news2().await;
+    rig.send("ox-1", vec![obs(Code::RespRate, 26, 0)]).await;
+    rig.send(
+        "ox-1",
+        vec![obs(Code::Spo2, 91, 0), obs(Code::HeartRate, 120, 0)],
+    )
+    .await;
+    let states: Vec<_> = news2_payloads(&rig)
+        .await
+        .iter()
+        .map(|a| (a["state"].clone(), a["severity"].clone()))
+        .collect();
+    assert_eq!(
+        states,
+        vec![
+            (serde_json::json!("open"), serde_json::json!("medium")),
+            (serde_json::json!("updated"), serde_json::json!("high"))
+        ]
+    );
+    // Normal values again: the partial total falls to 0, but consciousness is unknown, so it is not resolved.
+    rig.send(
+        "ox-1",
+        vec![
+            obs(Code::RespRate, 16, 0),
+            obs(Code::Spo2, 97, 0),
+            obs(Code::HeartRate, 70, 0),
+        ],
+    )
+    .await;
+    assert_eq!(news2_payloads(&rig).await.len(), 2);
 }

@@ -252,7 +252,7 @@ impl HubConfig {
         let _ = writeln!(s, "[http]\nlisten = \"127.0.0.1:0\"\n");
         let _ = writeln!(
             s,
-            "[alerting]\nstale_after_s = {}\nescalate_after_s = {}\nbattery_low_pct = {}",
+            "[alerting]\nnews2 = false\nstale_after_s = {}\nescalate_after_s = {}\nbattery_low_pct = {}",
             self.stale_after_s, self.escalate_after_s, self.battery_low_pct
         );
         for d in &self.devices {

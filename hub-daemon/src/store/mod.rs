@@ -222,14 +222,14 @@ impl Store {
             sqlx::query(
                 "INSERT INTO alerts (id, rev, patient, key, kind, rule, severity, state, device, seq, code, value,
                    observed_at, time_source, raised_at, updated_at, message, escalations, acknowledged,
-                   snoozed_until, assignee)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                   snoozed_until, assignee, details)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                  ON CONFLICT(id) DO UPDATE SET rev = excluded.rev, rule = excluded.rule, severity = excluded.severity,
                    state = excluded.state, device = excluded.device, seq = excluded.seq, code = excluded.code,
                    value = excluded.value, observed_at = excluded.observed_at, time_source = excluded.time_source,
                    updated_at = excluded.updated_at, message = excluded.message, escalations = excluded.escalations,
                    acknowledged = excluded.acknowledged, snoozed_until = excluded.snoozed_until,
-                   assignee = excluded.assignee",
+                   assignee = excluded.assignee, details = excluded.details",
             )
             .bind(&a.id)
             .bind(a.rev as i64)
@@ -252,6 +252,7 @@ impl Store {
             .bind(a.acknowledged)
             .bind(a.snoozed_until)
             .bind(a.assignee.as_deref())
+            .bind(a.details.as_ref().map(|d| d.to_string()))
             .execute(&mut *tx)
             .await?;
         }
@@ -534,6 +535,7 @@ mod tests {
             acknowledged: false,
             snoozed_until: None,
             assignee: None,
+            details: None,
         };
         store
             .commit(&WriteBatch {

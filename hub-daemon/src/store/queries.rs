@@ -239,5 +239,8 @@ fn alert_from_row(r: &sqlx::sqlite::SqliteRow) -> Alert {
         acknowledged: r.get::<bool, _>("acknowledged"),
         snoozed_until: r.get("snoozed_until"),
         assignee: r.get("assignee"),
+        details: r
+            .get::<Option<String>, _>("details")
+            .and_then(|d| serde_json::from_str(&d).ok()),
     }
 }
