@@ -110,6 +110,8 @@ pub struct Storage {
     pub budget_mb: u64,
     /// Most readings committed in one transaction (group commit).
     pub max_batch: usize,
+    /// How long the core waits for more readings before committing a small batch (fewer fsyncs at low rates).
+    pub gather_ms: u64,
 }
 
 impl Default for Storage {
@@ -118,6 +120,7 @@ impl Default for Storage {
             path: "hearth.db".into(),
             budget_mb: 400,
             max_batch: 512,
+            gather_ms: 2,
         }
     }
 }

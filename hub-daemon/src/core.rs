@@ -140,21 +140,47 @@ impl<C: Clock> Core<C> {
     }
 
     /// Runs until `shutdown`; returns an error only when the database refuses a commit.
+    ///
+    /// `readings` carries what the sources send; `control` carries delivery progress, nurse actions and link state,
+    /// and is served first, so an acknowledgement never waits behind a queue of readings.
     pub async fn run(
         mut self,
-        mut rx: mpsc::Receiver<CoreInput>,
+        mut readings: mpsc::Receiver<CoreInput>,
+        mut control: mpsc::Receiver<CoreInput>,
         shutdown: CancellationToken,
     ) -> Result<(), CoreError> {
         let mut tick = tokio::time::interval(Duration::from_millis(self.cfg.alerting.tick_ms));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let max = self.cfg.storage.max_batch;
+        let gather = Duration::from_millis(self.cfg.storage.gather_ms);
         let mut buf = Vec::with_capacity(max);
+        let mut urgent = Vec::new();
+        let mut control_open = true;
         loop {
             tokio::select! {
                 biased;
                 _ = shutdown.cancelled() => break,
-                n = rx.recv_many(&mut buf, max) => {
+                n = control.recv_many(&mut urgent, max), if control_open => {
+                    if n == 0 {
+                        control_open = false;
+                        continue;
+                    }
+                    self.step(&mut urgent).await?;
+                }
+                n = readings.recv_many(&mut buf, max) => {
                     if n == 0 { break; }
+                    // Group commit: at low rates wait a moment for more, so each fsync carries several readings.
+                    let deadline = tokio::time::Instant::now() + gather;
+                    while buf.len() < max {
+                        let room = max - buf.len();
+                        match tokio::time::timeout_at(deadline, readings.recv_many(&mut buf, room)).await {
+                            Ok(n) if n > 0 => {}
+                            _ => break,
+                        }
+                    }
+                    while let Ok(c) = control.try_recv() {
+                        buf.push(c);
+                    }
                     self.step(&mut buf).await?;
                 }
                 _ = tick.tick() => self.tick().await?,

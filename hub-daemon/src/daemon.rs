@@ -43,6 +43,7 @@ pub async fn run<C: Clock + Clone>(
         .with_context(|| format!("opening database {}", cfg.storage.path.display()))?;
 
     let (core_tx, core_rx) = mpsc::channel(cfg.storage.max_batch * 4);
+    let (control_tx, control_rx) = mpsc::channel(1024);
     let outbox_changed = Arc::new(Notify::new());
     // Publish whatever a previous run left undelivered as soon as the link is up.
     outbox_changed.notify_one();
@@ -54,7 +55,7 @@ pub async fn run<C: Clock + Clone>(
     )
     .await?;
     let stop = shutdown.child_token();
-    let mut core_task = tokio::spawn(core.run(core_rx, stop.clone()));
+    let mut core_task = tokio::spawn(core.run(core_rx, control_rx, stop.clone()));
 
     let registry = Arc::new(Registry::from_config(&cfg));
     let (ready_tx, ready_rx) = oneshot::channel();
@@ -105,7 +106,7 @@ pub async fn run<C: Clock + Clone>(
         cfg.clone(),
         store.clone(),
         clock.clone(),
-        core_tx.clone(),
+        control_tx,
         outbox_changed,
         stop.clone(),
     ));

@@ -51,6 +51,14 @@ struct Flight {
     sent_at: Millis,
 }
 
+/// TCP_NODELAY: an alert is one small packet, and Nagle's algorithm would hold it back waiting for an ACK (measured:
+/// ~25 ms of the reading→alert latency).
+pub fn low_latency() -> rumqttc::NetworkOptions {
+    let mut n = rumqttc::NetworkOptions::new();
+    n.set_tcp_nodelay(true);
+    n
+}
+
 pub fn mqtt_options(cfg: &Config) -> Result<MqttOptions, UpstreamError> {
     let (host, port, tls) =
         config::broker_addr(&cfg.upstream.broker).map_err(UpstreamError::Url)?;
@@ -94,6 +102,7 @@ pub async fn run(
 ) -> Result<(), UpstreamError> {
     let opts = mqtt_options(&cfg)?;
     let (client, mut eventloop) = AsyncClient::new(opts, 2 * cfg.upstream.max_in_flight + 64);
+    eventloop.set_network_options(low_latency());
     let (ev_tx, mut ev_rx) = mpsc::channel::<LinkEvent>(256);
     let ack_topic = json::ack_topic(&cfg.upstream.topic_prefix, &cfg.home.id);
     let action_topic = json::action_topic(&cfg.upstream.topic_prefix, &cfg.home.id);

@@ -23,6 +23,12 @@ use crate::telemetry as m;
 /// production brokers must set `message_size_limit` below it (docs/hub-daemon.md).
 const MAX_INCOMING: usize = 16 * 1024 * 1024;
 
+/// Room in rumqttc's request channel for every acknowledgement that can be owed at once. MQTT packet ids are 16-bit,
+/// so a broker can have at most 65,535 QoS 1 publishes unacknowledged in one session: with this capacity `try_ack`
+/// cannot fail for lack of room, whatever in-flight window the broker is configured with. (The channel allocates as
+/// it fills, so the bound costs nothing in the normal case.)
+const REQUEST_CAPACITY: usize = u16::MAX as usize + 64;
+
 pub struct MqttSourceConfig {
     pub host: String,
     pub port: u16,
@@ -50,7 +56,8 @@ impl Acknowledge for MqttAck {
             tracing::warn!(error = %e, "ack frame not queued; the board will resend and be acked as a duplicate");
         }
         if self.publish.qos != QoS::AtMostOnce {
-            // try_ack cannot block; the request channel holds more than the broker's in-flight window.
+            // try_ack cannot block, and cannot find the channel full (REQUEST_CAPACITY); it fails only if the
+            // connection is gone, and then the broker redelivers.
             if let Err(e) = self.client.try_ack(&self.publish) {
                 metrics::counter!(m::ACKS_FAILED).increment(1);
                 tracing::warn!(error = %e, "PubAck not queued; the broker will redeliver and the hub ack it as a duplicate");
@@ -73,8 +80,9 @@ pub async fn run(
         .set_clean_session(false)
         .set_manual_acks(true)
         .set_max_packet_size(MAX_INCOMING, 64 * 1024)
-        .set_request_channel_capacity(2 * cfg.max_inflight as usize + 64);
-    let (client, mut eventloop) = AsyncClient::new(opts, 2 * cfg.max_inflight as usize + 64);
+        .set_request_channel_capacity(REQUEST_CAPACITY);
+    let (client, mut eventloop) = AsyncClient::new(opts, REQUEST_CAPACITY);
+    eventloop.set_network_options(crate::upstream::low_latency());
     let readings = format!("{}/readings/+", cfg.prefix);
     let frames = format!("{}/frames/+", cfg.prefix);
     let mut ready = Some(ready);
