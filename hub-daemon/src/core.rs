@@ -104,19 +104,19 @@ impl<C: Clock> Core<C> {
         outbox_changed: Arc<Notify>,
     ) -> Result<Self, CoreError> {
         let devices = store
-            .devices_for_core()
+            .devices()
             .await?
             .into_iter()
             .map(|d| (d.id.clone(), d))
             .collect();
         let open = store
-            .open_alerts_for_core()
+            .alerts(true)
             .await?
             .into_iter()
             .map(|a| ((a.patient.clone(), a.key.clone()), a))
             .collect();
         let groups = store
-            .rule_state_for_core()
+            .rule_states()
             .await?
             .into_iter()
             .filter_map(|(p, k, s)| serde_json::from_str(&s).ok().map(|g| ((p, k), g)))
@@ -463,16 +463,7 @@ impl<C: Clock> Core<C> {
         );
         if self.open.contains_key(&silent) {
             let message = format!("device {} is reporting again", r.device);
-            self.revise(
-                &silent,
-                AlertState::Resolved,
-                None,
-                None,
-                None,
-                message,
-                now,
-                batch,
-            );
+            self.set_state(&silent, AlertState::Resolved, message, now, batch);
         }
     }
 
@@ -499,16 +490,7 @@ impl<C: Clock> Core<C> {
                     _ => return,
                 }
                 let message = format!("acknowledged by {who}");
-                self.revise(
-                    &key,
-                    AlertState::Acknowledged,
-                    None,
-                    None,
-                    None,
-                    message,
-                    now,
-                    batch,
-                );
+                self.set_state(&key, AlertState::Acknowledged, message, now, batch);
             }
             ActionKind::Snooze => {
                 if let Some(al) = self.open.get_mut(&key) {
@@ -517,30 +499,12 @@ impl<C: Clock> Core<C> {
                 let until = a.until.map(format_rfc3339_millis).unwrap_or_default();
                 let reason = a.reason.unwrap_or_default();
                 let message = format!("escalation snoozed until {until} by {who}: {reason}");
-                self.revise(
-                    &key,
-                    AlertState::Updated,
-                    None,
-                    None,
-                    None,
-                    message,
-                    now,
-                    batch,
-                );
+                self.set_state(&key, AlertState::Updated, message, now, batch);
             }
             ActionKind::Resolve => {
                 let outcome = a.reason.unwrap_or_default();
                 let message = format!("resolved by {who}: {outcome}");
-                self.revise(
-                    &key,
-                    AlertState::Resolved,
-                    None,
-                    None,
-                    None,
-                    message,
-                    now,
-                    batch,
-                );
+                self.set_state(&key, AlertState::Resolved, message, now, batch);
                 // The episode is closed: a value still out of range raises a new alert, not a silent one.
                 if let Some(g) = self.groups.get_mut(&key) {
                     g.open = None;
@@ -699,16 +663,7 @@ impl<C: Clock> Core<C> {
             );
         } else if open && pct >= low + 5.0 {
             let message = format!("device {} battery back to {pct} %", r.device);
-            self.revise(
-                &key,
-                AlertState::Resolved,
-                None,
-                None,
-                None,
-                message,
-                now,
-                batch,
-            );
+            self.set_state(&key, AlertState::Resolved, message, now, batch);
         }
     }
 
@@ -775,16 +730,7 @@ impl<C: Clock> Core<C> {
         for k in due {
             let level = self.open[&k].escalations + 1;
             let message = format!("not acknowledged: escalation level {level}");
-            self.revise(
-                &k,
-                AlertState::Escalated,
-                None,
-                None,
-                None,
-                message,
-                now,
-                &mut batch,
-            );
+            self.set_state(&k, AlertState::Escalated, message, now, &mut batch);
         }
         self.check_upstream(now, &mut batch);
         if self.ticks % BUDGET_EVERY_TICKS == 1 {
@@ -819,12 +765,9 @@ impl<C: Clock> Core<C> {
                 );
             }
             None if open => {
-                self.revise(
+                self.set_state(
                     &key,
                     AlertState::Resolved,
-                    None,
-                    None,
-                    None,
                     "community hub reachable again".into(),
                     now,
                     batch,
@@ -864,16 +807,7 @@ impl<C: Clock> Core<C> {
             );
         } else if open && used < budget * 7 / 10 {
             let message = "database usage back under 70 %".to_string();
-            self.revise(
-                &key,
-                AlertState::Resolved,
-                None,
-                None,
-                None,
-                message,
-                now,
-                batch,
-            );
+            self.set_state(&key, AlertState::Resolved, message, now, batch);
         }
         let evicted = self.store.enforce_budget(budget * 9 / 10).await?;
         if evicted > 0 {
@@ -963,6 +897,18 @@ impl<C: Clock> Core<C> {
         self.emit(&alert, "raised", now, batch);
         self.open
             .insert((patient.to_string(), key.to_string()), alert);
+    }
+
+    /// A new revision that changes only the state (and says why).
+    fn set_state(
+        &mut self,
+        k: &(String, String),
+        state: AlertState,
+        message: String,
+        now: Millis,
+        batch: &mut WriteBatch,
+    ) {
+        self.revise(k, state, None, None, None, message, now, batch);
     }
 
     /// A new revision of an open alert (update, escalation or resolution).

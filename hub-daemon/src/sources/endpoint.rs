@@ -205,26 +205,19 @@ async fn session<C: Clock + Clone>(
                 }
                 Ok(Packet::Connect(_)) => return Err(ConnError::Protocol("second CONNECT".into())),
                 Ok(Packet::Publish(p)) => {
-                    let permit = acquire(&permits, p.qos).await;
-                    let payload = p.payload.clone();
-                    let routed =
-                        super::route(&shared.cfg.prefix, &p.topic, &payload, &shared.cfg.registry);
-                    let ack = EndpointAck {
-                        out: out.clone(),
-                        pkid: p.pkid,
-                        qos: p.qos,
-                        frame_ack_topic: routed.frame_ack_topic,
-                        shared: shared.clone(),
-                        _permit: permit,
+                    let routed = super::route(
+                        &shared.cfg.prefix,
+                        &p.topic,
+                        &p.payload,
+                        &shared.cfg.registry,
+                    );
+                    let ctx = HandOver {
+                        shared,
+                        out,
+                        permits: &permits,
+                        shutdown,
                     };
-                    let inbound = Inbound {
-                        source: routed.source,
-                        received_at: shared.clock.now_ms(),
-                        payload,
-                        parsed: routed.parsed,
-                        ack: Some(Box::new(ack)),
-                    };
-                    send_to_core(shared, inbound, shutdown).await?;
+                    ctx.send(p.pkid, p.qos, routed, p.payload).await?;
                 }
                 Ok(Packet::PubRel(r)) => {
                     let _ = out.try_send(Packet::PubComp(PubComp::new(r.pkid)));
@@ -290,25 +283,22 @@ async fn session<C: Clock + Clone>(
                         break; // need the topic and packet id first
                     };
                     skip = head.frame_len;
-                    let permit = acquire(&permits, head.qos).await;
                     let detail =
                         format!("too_large: MQTT payload of {len} bytes exceeds {MAX_PACKET}");
                     let device = head.topic.rsplit('/').next().map(str::to_string);
-                    let inbound = Inbound {
+                    let routed = super::Routed {
                         source: Source::MqttJson,
-                        received_at: shared.clock.now_ms(),
-                        payload: bytes::Bytes::new(),
                         parsed: Err(rejection(device, None, Reason::Malformed, detail)),
-                        ack: Some(Box::new(EndpointAck {
-                            out: out.clone(),
-                            pkid: head.pkid,
-                            qos: head.qos,
-                            frame_ack_topic: None,
-                            shared: shared.clone(),
-                            _permit: permit,
-                        })),
+                        frame_ack_topic: None,
                     };
-                    send_to_core(shared, inbound, shutdown).await?;
+                    let ctx = HandOver {
+                        shared,
+                        out,
+                        permits: &permits,
+                        shutdown,
+                    };
+                    ctx.send(head.pkid, head.qos, routed, bytes::Bytes::new())
+                        .await?;
                 }
                 Err(e) => return Err(ConnError::Protocol(e.to_string())),
             }
@@ -337,22 +327,46 @@ async fn session<C: Clock + Clone>(
     }
 }
 
-/// QoS 0 needs no acknowledgement, so no in-flight permit.
-async fn acquire(permits: &Arc<Semaphore>, qos: QoS) -> Option<OwnedSemaphorePermit> {
-    if qos == QoS::AtMostOnce {
-        return None;
-    }
-    permits.clone().acquire_owned().await.ok()
+/// Hands one publish (routed) to the core with the handle that will acknowledge it after the commit.
+struct HandOver<'a, C> {
+    shared: &'a Arc<Shared<C>>,
+    out: &'a mpsc::Sender<Packet>,
+    permits: &'a Arc<Semaphore>,
+    shutdown: &'a CancellationToken,
 }
 
-async fn send_to_core<C>(
-    shared: &Shared<C>,
-    inbound: Inbound,
-    shutdown: &CancellationToken,
-) -> Result<(), ConnError> {
-    tokio::select! {
-        _ = shutdown.cancelled() => Err(ConnError::CoreGone),
-        sent = shared.core.send(CoreInput::Reading(inbound)) => sent.map_err(|_| ConnError::CoreGone),
+impl<C: Clock + Clone> HandOver<'_, C> {
+    async fn send(
+        self,
+        pkid: u16,
+        qos: QoS,
+        routed: super::Routed,
+        payload: bytes::Bytes,
+    ) -> Result<(), ConnError> {
+        // QoS 0 needs no acknowledgement, so takes no in-flight permit; QoS 1 and 2 wait for one (back-pressure).
+        let permit = match qos {
+            QoS::AtMostOnce => None,
+            _ => self.permits.clone().acquire_owned().await.ok(),
+        };
+        let ack = EndpointAck {
+            out: self.out.clone(),
+            pkid,
+            qos,
+            frame_ack_topic: routed.frame_ack_topic,
+            shared: self.shared.clone(),
+            _permit: permit,
+        };
+        let inbound = Inbound {
+            source: routed.source,
+            received_at: self.shared.clock.now_ms(),
+            payload,
+            parsed: routed.parsed,
+            ack: Some(Box::new(ack)),
+        };
+        tokio::select! {
+            _ = self.shutdown.cancelled() => Err(ConnError::CoreGone),
+            sent = self.shared.core.send(CoreInput::Reading(inbound)) => sent.map_err(|_| ConnError::CoreGone),
+        }
     }
 }
 

@@ -71,35 +71,10 @@ impl Store {
         Ok(rows.iter().map(alert_from_row).collect())
     }
 
-    /// Open alerts, read on the writer connection at start-up (state the core rebuilds from).
-    pub async fn open_alerts_for_core(&self) -> Result<Vec<Alert>, StoreError> {
-        let rows = sqlx::query("SELECT * FROM alerts WHERE state != 'resolved'")
-            .fetch_all(&self.write)
-            .await?;
-        Ok(rows.iter().map(alert_from_row).collect())
-    }
-
-    pub async fn devices_for_core(&self) -> Result<Vec<DeviceRow>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT id, last_seq, last_observed_at, last_seen_at, battery FROM devices",
-        )
-        .fetch_all(&self.write)
-        .await?;
-        Ok(rows
-            .iter()
-            .map(|r| DeviceRow {
-                id: r.get(0),
-                last_seq: r.get::<Option<i64>, _>(1).map(|s| s as u32),
-                last_observed_at: r.get(2),
-                last_seen_at: r.get(3),
-                battery: r.get(4),
-            })
-            .collect())
-    }
-
-    pub async fn rule_state_for_core(&self) -> Result<Vec<(String, String, String)>, StoreError> {
+    /// Persisted rule state: (patient, episode key, JSON state).
+    pub async fn rule_states(&self) -> Result<Vec<(String, String, String)>, StoreError> {
         let rows = sqlx::query("SELECT patient, key, state FROM rule_state")
-            .fetch_all(&self.write)
+            .fetch_all(&self.read)
             .await?;
         Ok(rows
             .iter()
