@@ -60,14 +60,15 @@ CREATE TABLE alerts (
 );
 CREATE INDEX alerts_state ON alerts (state);
 
--- Audit trail: every state change of every alert, including its delivery.
+-- Audit trail: every state change of every alert, its delivery, nurse actions and configuration changes; a hash chain.
 CREATE TABLE alert_events (
     id        INTEGER PRIMARY KEY,
     alert_id  TEXT    NOT NULL,
     rev       INTEGER NOT NULL,
     at        INTEGER NOT NULL,
     event     TEXT    NOT NULL,
-    detail    TEXT    NOT NULL DEFAULT ''
+    detail    TEXT    NOT NULL DEFAULT '',
+    hash      TEXT    NOT NULL              -- SHA-256(previous row's hash, this row's fields): see store/audit.rs
 );
 CREATE INDEX alert_events_alert ON alert_events (alert_id, id);
 

@@ -62,6 +62,11 @@ enum Command {
         #[arg(long)]
         all: bool,
     },
+    /// Check the audit chain: detects an edited or deleted audit row.
+    AuditVerify {
+        #[arg(long)]
+        config: PathBuf,
+    },
     /// Decode a payload for a technician; prints JSON.
     #[command(subcommand)]
     Decode(decode::DecodeCommand),
@@ -121,6 +126,9 @@ pub fn main() -> ExitCode {
                 spawn_signal_handler(shutdown.clone());
                 demo::run(shutdown, duration_s).await
             })
+        }
+        Command::AuditVerify { config } => {
+            block_on(async move { crate::cli_views::audit_verify(&config).await })
         }
         Command::Devices { config } => {
             block_on(async move { crate::cli_views::devices(&config).await })

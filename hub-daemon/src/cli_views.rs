@@ -37,6 +37,21 @@ pub async fn devices(config: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+pub async fn audit_verify(config: &Path) -> anyhow::Result<()> {
+    let (_, store) = open(config).await?;
+    match crate::store::audit::verify(&store).await? {
+        crate::store::audit::Verdict::Intact { rows, head } => {
+            println!("audit chain intact: {rows} rows, head {head}");
+            Ok(())
+        }
+        crate::store::audit::Verdict::Broken { id, rows_checked } => {
+            anyhow::bail!(
+                "audit chain broken at row {id} (after {rows_checked} good rows): a row was edited or deleted"
+            )
+        }
+    }
+}
+
 pub async fn alerts(config: &Path, all: bool) -> anyhow::Result<()> {
     let (_, store) = open(config).await?;
     println!(

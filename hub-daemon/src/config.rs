@@ -36,6 +36,9 @@ pub struct Config {
     pub patients: Vec<Patient>,
     #[serde(default)]
     pub rules: Vec<Rule>,
+    /// The text it was parsed from (its hash goes into the audit chain).
+    #[serde(skip)]
+    pub text: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -249,7 +252,7 @@ impl Config {
 
     /// Parses and validates text; `file` is only used in error messages.
     pub fn parse(raw: &str, file: &Path) -> Result<Config, ConfigError> {
-        let config: Config = toml::from_str(raw).map_err(|e| {
+        let mut config: Config = toml::from_str(raw).map_err(|e| {
             let line = e.span().map(|s| line_of(raw, s.start));
             ConfigError {
                 file: file.to_owned(),
@@ -264,6 +267,7 @@ impl Config {
             key,
             message,
         })?;
+        config.text = raw.to_string();
         Ok(config)
     }
 

@@ -42,6 +42,9 @@ pub async fn run<C: Clock + Clone>(
         .await
         .with_context(|| format!("opening database {}", cfg.storage.path.display()))?;
 
+    if crate::store::audit::record_config(&store, &cfg.text, clock.now_ms()).await? {
+        tracing::info!("configuration changed since the last run; recorded in the audit chain");
+    }
     let (core_tx, core_rx) = mpsc::channel(cfg.storage.max_batch * 4);
     let (control_tx, control_rx) = mpsc::channel(1024);
     let outbox_changed = Arc::new(Notify::new());

@@ -128,6 +128,18 @@ async fn nothing_committed_or_raised_is_lost_across_repeated_sigkills() {
 
     let mut db = HubDb::open(&hub.db_path()).await;
     assert_eq!(db.integrity_check().await, "ok");
+    // The audit hash chain survived every kill intact (no torn or missing row).
+    let verify = std::process::Command::new(hearth_tests::hub::Hub::binary())
+        .args(["audit-verify", "--config"])
+        .arg(hub.config_path())
+        .output()
+        .unwrap();
+    assert!(
+        verify.status.success(),
+        "audit chain: {}{}",
+        String::from_utf8_lossy(&verify.stdout),
+        String::from_utf8_lossy(&verify.stderr)
+    );
     let stored: BTreeSet<(String, i64)> = db.reading_keys().await.into_iter().collect();
     let mut lost = Vec::new();
     let mut acked = 0;

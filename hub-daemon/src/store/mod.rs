@@ -5,6 +5,7 @@
 //! that raised it does (invariant 2). Readers (HTTP API, upstream publisher) use a separate read-only pool; WAL lets
 //! them read while the core writes.
 
+pub mod audit;
 mod queries;
 
 use std::path::Path;
@@ -256,18 +257,6 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         }
-        for chunk in b.events.chunks(CHUNK) {
-            let mut q: QueryBuilder<Sqlite> =
-                QueryBuilder::new("INSERT INTO alert_events (alert_id, rev, at, event, detail) ");
-            q.push_values(chunk, |mut row, e| {
-                row.push_bind(&e.alert_id)
-                    .push_bind(e.rev as i64)
-                    .push_bind(e.at)
-                    .push_bind(e.event)
-                    .push_bind(&e.detail);
-            });
-            q.build().execute(&mut *tx).await?;
-        }
         for o in &b.outbox {
             sqlx::query(
                 "INSERT OR IGNORE INTO outbox (alert_id, rev, patient, topic, payload, created_at) VALUES (?, ?, ?, ?, ?, ?)",
@@ -292,9 +281,11 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         }
+        let mut delivery_events = Vec::new();
         for d in &b.delivery {
-            apply_delivery(&mut tx, d).await?;
+            delivery_events.extend(apply_delivery(&mut tx, d).await?);
         }
+        audit::append(&mut tx, b.events.iter().chain(&delivery_events)).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -384,11 +375,19 @@ impl Store {
     }
 }
 
+/// Records delivery progress on the outbox row; returns the audit event it implies (none for a repeat).
 async fn apply_delivery(
     tx: &mut sqlx::SqliteConnection,
     d: &DeliveryUpdate,
-) -> Result<(), sqlx::Error> {
-    match d {
+) -> Result<Option<AlertEvent>, sqlx::Error> {
+    let ev = |alert_id: &str, rev: u32, at: Millis, event: &'static str| AlertEvent {
+        alert_id: alert_id.to_string(),
+        rev,
+        at,
+        event,
+        detail: String::new(),
+    };
+    Ok(match d {
         DeliveryUpdate::Published {
             outbox_id,
             alert_id,
@@ -401,14 +400,12 @@ async fn apply_delivery(
                 .bind(outbox_id)
                 .execute(&mut *tx)
                 .await?;
-            event(
-                tx,
+            Some(ev(
                 alert_id,
                 *rev,
                 *at,
                 if *resend { "resent" } else { "published" },
-            )
-            .await
+            ))
         }
         DeliveryUpdate::PubAcked {
             outbox_id,
@@ -423,44 +420,21 @@ async fn apply_delivery(
                     .execute(&mut *tx)
                     .await?
                     .rows_affected();
-            if n > 0 {
-                event(tx, alert_id, *rev, *at, "broker_puback").await
-            } else {
-                Ok(())
-            }
+            (n > 0).then(|| ev(alert_id, *rev, *at, "broker_puback"))
         }
         DeliveryUpdate::Delivered { alert_id, rev, at } => {
-            let n = sqlx::query("UPDATE outbox SET delivered_at = ? WHERE alert_id = ? AND rev = ? AND delivered_at IS NULL")
-                .bind(at)
-                .bind(alert_id)
-                .bind(*rev as i64)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-            if n > 0 {
-                event(tx, alert_id, *rev, *at, "delivered").await
-            } else {
-                Ok(())
-            }
+            let n = sqlx::query(
+                "UPDATE outbox SET delivered_at = ? WHERE alert_id = ? AND rev = ? AND delivered_at IS NULL",
+            )
+            .bind(at)
+            .bind(alert_id)
+            .bind(*rev as i64)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            (n > 0).then(|| ev(alert_id, *rev, *at, "delivered"))
         }
-    }
-}
-
-async fn event(
-    tx: &mut sqlx::SqliteConnection,
-    alert_id: &str,
-    rev: u32,
-    at: Millis,
-    what: &str,
-) -> Result<(), sqlx::Error> {
-    sqlx::query("INSERT INTO alert_events (alert_id, rev, at, event) VALUES (?, ?, ?, ?)")
-        .bind(alert_id)
-        .bind(rev as i64)
-        .bind(at)
-        .bind(what)
-        .execute(&mut *tx)
-        .await?;
-    Ok(())
+    })
 }
 
 /// Observations as compact JSON: `{"spo2":[97,0],"heart_rate":{"invalid":"nan"}}` (mantissa, exponent).
