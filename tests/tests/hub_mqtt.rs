@@ -47,6 +47,7 @@ on_both_brokers!(
     an_oversized_message_is_counted_and_later_readings_still_flow,
     board_frames_are_authenticated_acknowledged_and_replays_refused,
     a_nurse_acknowledgement_reaches_the_home_and_comes_back_as_a_revision,
+    no_patient_identifier_appears_in_logs_or_metric_labels,
 );
 
 /// p-1 wears dev-1, p-2 wears dev-2, dev-3 is known but bound to nobody.
@@ -898,4 +899,57 @@ async fn a_nurse_acknowledgement_reaches_the_home_and_comes_back_as_a_revision(v
         |v| v == 1.0,
     )
     .await;
+}
+
+/// Patient identifiers stay out of the daemon's logs (at the default level) and out of metric labels: a planted
+/// identifier goes through readings, alerts, quarantine, a nurse action and the technician API, and is then searched
+/// for in the log and in /metrics.
+async fn no_patient_identifier_appears_in_logs_or_metric_labels(via: SensorsVia) {
+    const PLANTED: &str = "PLANTED-NHS-943-476-5919";
+    let rig = Rig::start(via, |c| {
+        c.patient(PLANTED, &["dev-1"]).rule(spo2_below_92())
+    })
+    .await;
+    rig.reading("dev-1", 1, now_plus_s(-5), json!({"spo2": 88}))
+        .await;
+    rig.reading("dev-1", 2, now_plus_s(-4), json!({"spo2": 400}))
+        .await; // quarantined: implausible
+    let alert = rig
+        .receiver
+        .wait_for_alert(T, |a| a.patient == PLANTED)
+        .await;
+    let opts = rumqttc::MqttOptions::new("dashboard-2", "127.0.0.1", rig.upstream.port());
+    let (dashboard, mut events) = rumqttc::AsyncClient::new(opts, 8);
+    tokio::spawn(async move { while events.poll().await.is_ok() {} });
+    let action = json!({
+        "action_id": "act-9", "alert_id": alert.id, "action": "acknowledge", "by": "nurse-7",
+        "at": hearth_tests::time_fmt::rfc3339(now_plus_s(0)),
+    });
+    dashboard
+        .publish(
+            "care/actions/home-e2e",
+            rumqttc::QoS::AtLeastOnce,
+            false,
+            action.to_string(),
+        )
+        .await
+        .unwrap();
+    rig.receiver
+        .wait_for_alert(T, |a| a.id == alert.id && a.state == "acknowledged")
+        .await;
+    let _ = rig.api("/api/alerts").await;
+    let metrics = hearth_tests::http::get(rig.hub.http_addr(), "/metrics")
+        .await
+        .unwrap()
+        .body;
+    assert!(
+        !metrics.contains(PLANTED),
+        "a metric label carries the patient id"
+    );
+    let log = rig.hub.log_tail(usize::MAX);
+    assert!(log.contains("alert raised"), "the log was captured: {log}");
+    assert!(
+        !log.contains(PLANTED),
+        "the log carries the patient id:\n{log}"
+    );
 }
