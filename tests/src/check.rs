@@ -102,3 +102,21 @@ pub fn delivery_violations(
     }
     v
 }
+
+/// Panics listing the first violations of [`delivery_violations`] (every outbox row delivered), if there are any.
+pub fn assert_delivered_in_order(outbox: &[OutboxRow], received: &[Received]) {
+    let violations = delivery_violations(outbox, received, true);
+    assert!(
+        violations.is_empty(),
+        "{} delivery violations (outbox {} rows, {} messages received):\n  {}",
+        violations.len(),
+        outbox.len(),
+        received.len(),
+        violations
+            .iter()
+            .take(30)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("\n  ")
+    );
+}

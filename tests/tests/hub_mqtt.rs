@@ -870,22 +870,7 @@ async fn a_nurse_acknowledgement_reaches_the_home_and_comes_back_as_a_revision(v
         .await;
     let alert = rig.receiver.wait_for_alert(T, |a| a.patient == "p-1").await;
 
-    let opts = rumqttc::MqttOptions::new("dashboard", "127.0.0.1", rig.upstream.port());
-    let (dashboard, mut events) = rumqttc::AsyncClient::new(opts, 8);
-    tokio::spawn(async move { while events.poll().await.is_ok() {} });
-    let action = json!({
-        "action_id": "act-1", "alert_id": alert.id, "action": "acknowledge", "by": "nurse-7",
-        "at": hearth_tests::time_fmt::rfc3339(now_plus_s(0)),
-    });
-    dashboard
-        .publish(
-            "care/actions/home-e2e",
-            rumqttc::QoS::AtLeastOnce,
-            false,
-            action.to_string(),
-        )
-        .await
-        .unwrap();
+    nurse_acknowledges(&rig, &alert.id, "act-1").await;
     let acked = rig
         .receiver
         .wait_for_alert(T, |a| a.id == alert.id && a.state == "acknowledged")
@@ -918,22 +903,7 @@ async fn no_patient_identifier_appears_in_logs_or_metric_labels(via: SensorsVia)
         .receiver
         .wait_for_alert(T, |a| a.patient == PLANTED)
         .await;
-    let opts = rumqttc::MqttOptions::new("dashboard-2", "127.0.0.1", rig.upstream.port());
-    let (dashboard, mut events) = rumqttc::AsyncClient::new(opts, 8);
-    tokio::spawn(async move { while events.poll().await.is_ok() {} });
-    let action = json!({
-        "action_id": "act-9", "alert_id": alert.id, "action": "acknowledge", "by": "nurse-7",
-        "at": hearth_tests::time_fmt::rfc3339(now_plus_s(0)),
-    });
-    dashboard
-        .publish(
-            "care/actions/home-e2e",
-            rumqttc::QoS::AtLeastOnce,
-            false,
-            action.to_string(),
-        )
-        .await
-        .unwrap();
+    nurse_acknowledges(&rig, &alert.id, "act-9").await;
     rig.receiver
         .wait_for_alert(T, |a| a.id == alert.id && a.state == "acknowledged")
         .await;
@@ -952,4 +922,24 @@ async fn no_patient_identifier_appears_in_logs_or_metric_labels(via: SensorsVia)
         !log.contains(PLANTED),
         "the log carries the patient id:\n{log}"
     );
+}
+
+/// The community hub's dashboard sends a nurse's acknowledgement of `alert_id` to the home.
+async fn nurse_acknowledges(rig: &Rig, alert_id: &str, action_id: &str) {
+    let opts = rumqttc::MqttOptions::new(action_id, "127.0.0.1", rig.upstream.port());
+    let (dashboard, mut events) = rumqttc::AsyncClient::new(opts, 8);
+    tokio::spawn(async move { while events.poll().await.is_ok() {} });
+    let action = json!({
+        "action_id": action_id, "alert_id": alert_id, "action": "acknowledge", "by": "nurse-7",
+        "at": hearth_tests::time_fmt::rfc3339(now_plus_s(0)),
+    });
+    dashboard
+        .publish(
+            "care/actions/home-e2e",
+            rumqttc::QoS::AtLeastOnce,
+            false,
+            action.to_string(),
+        )
+        .await
+        .unwrap();
 }
