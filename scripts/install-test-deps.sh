@@ -8,11 +8,13 @@
 # What for:
 #   mosquitto         private MQTT brokers in the end-to-end tests (tests/, /usr/sbin/mosquitto)
 #   qemu-system-arm   running the firmware on the mps2-an386 board (on-target tests)
+#   dbus-daemon       private system buses for the simulated BlueZ in the Bluetooth tests
+#   libdbus-1-dev, pkg-config   building btleplug's D-Bus binding (libdbus-sys)
+#   chromium          the nurse dashboard's browser tests (headless)
 #   rustup target thumbv7em-none-eabihf   building the no_std crates for Cortex-M4F
-# (The Bluetooth and dashboard suites will add dbus-daemon, libdbus-1-dev and chromium when they land.)
 set -euo pipefail
 
-PACKAGES=(mosquitto qemu-system-arm)
+PACKAGES=(mosquitto qemu-system-arm dbus-daemon libdbus-1-dev pkg-config chromium)
 TARGET=thumbv7em-none-eabihf
 
 check_only=false
