@@ -1053,3 +1053,10 @@ fn ser_opt_time<S: Serializer>(ms: &Option<i64>, s: S) -> Result<S::Ok, S::Error
         None => s.serialize_none(),
     }
 }
+
+// After the macros above: textual scope.
+mod checkin;
+pub use checkin::{
+    CheckinMessage, Consciousness, MAX_NOTE, MAX_OXYGEN_L_MIN, MAX_SOFT_SIGNS, Reporter, SoftSign,
+    checkin_topic, parse_checkin, parse_checkin_topic,
+};
