@@ -493,6 +493,7 @@ fn clinical_alert() -> AlertMessage {
         time_source: Some(TimeSource::Device),
         raised_at: 1_795_342_501_004,
         message: "SpO2 88 % (alert below 92 %), not acknowledged for 15 min".into(),
+        incident: Some("5b1e0c1a-8d2f-4c3e-9a41-2f6d7e8b9c01".into()),
         details: json!({"news2": {"score": 7, "complete": false}}),
     }
 }
@@ -516,6 +517,7 @@ fn technical_alert() -> AlertMessage {
         time_source: None,
         raised_at: 1_795_341_600_000,
         message: "Scale silent for 26 h".into(),
+        incident: None,
         details: Value::Null,
     }
 }
@@ -524,7 +526,7 @@ fn technical_alert() -> AlertMessage {
 fn alert_serialises_to_the_exact_documented_bytes() {
     assert_eq!(
         serde_json::to_string(&technical_alert()).unwrap(),
-        r#"{"id":"01JD3M2B7C9D0E1F2G3H4J5K6L","rev":1,"home":"home-0042","patient":"p-7f3a","severity":"low","state":"open","kind":"technical","rule":"device.silent","device":"scale-1","seq":null,"code":null,"value":null,"unit":null,"observed_at":null,"time_source":null,"raised_at":"2026-11-22T10:00:00.000Z","message":"Scale silent for 26 h"}"#
+        r#"{"id":"01JD3M2B7C9D0E1F2G3H4J5K6L","rev":1,"home":"home-0042","patient":"p-7f3a","severity":"low","state":"open","kind":"technical","rule":"device.silent","device":"scale-1","seq":null,"code":null,"value":null,"unit":null,"observed_at":null,"time_source":null,"raised_at":"2026-11-22T10:00:00.000Z","message":"Scale silent for 26 h","incident":null}"#
     );
     let v = serde_json::to_value(clinical_alert()).unwrap();
     assert_eq!(v["observed_at"], "2026-11-22T10:15:00.120Z");
@@ -1506,23 +1508,49 @@ fn checkin_reports_consciousness_oxygen_and_soft_signs_and_refuses_nonsense() {
         (r#","note":"only a note""#, "missing_field", "consciousness"),
         (r#","consciousness":"drowsy""#, "bad_field", "consciousness"),
         (r#","consciousness":"C""#, "bad_field", "consciousness"),
-        (r#","soft_signs":["fall","fall"]"#, "duplicate_field", "soft_signs"),
+        (
+            r#","soft_signs":["fall","fall"]"#,
+            "duplicate_field",
+            "soft_signs",
+        ),
         (r#","soft_signs":["sad"]"#, "bad_field", "soft_signs"),
         (r#","soft_signs":"fall""#, "bad_field", "soft_signs"),
         (r#","oxygen":"yes""#, "bad_field", "oxygen"),
-        (r#","oxygen":false,"oxygen_l_min":2"#, "bad_field", "oxygen_l_min"),
-        (r#","oxygen":true,"oxygen_l_min":16"#, "bad_field", "oxygen_l_min"),
-        (r#","oxygen":true,"oxygen_l_min":-1"#, "bad_field", "oxygen_l_min"),
+        (
+            r#","oxygen":false,"oxygen_l_min":2"#,
+            "bad_field",
+            "oxygen_l_min",
+        ),
+        (
+            r#","oxygen":true,"oxygen_l_min":16"#,
+            "bad_field",
+            "oxygen_l_min",
+        ),
+        (
+            r#","oxygen":true,"oxygen_l_min":-1"#,
+            "bad_field",
+            "oxygen_l_min",
+        ),
     ] {
         let payload = format!("{{{base}{extra}}}");
         let e = parse_checkin(payload.as_bytes()).unwrap_err();
         assert_eq!(e.as_str(), reason, "{payload}");
         assert!(e.to_string().contains(field), "{payload}: {e}");
     }
-    let long = format!(r#"{{{base},"oxygen":false,"note":"{}"}}"#, "x".repeat(MAX_NOTE + 1));
-    assert_eq!(parse_checkin(long.as_bytes()).unwrap_err().as_str(), "bad_field");
-    let bad_id = r#"{"checkin_id":"a/b","reporter":"carer","at":"2026-11-23T09:00:00Z","oxygen":false}"#;
-    assert_eq!(parse_checkin(bad_id.as_bytes()).unwrap_err().as_str(), "bad_field");
+    let long = format!(
+        r#"{{{base},"oxygen":false,"note":"{}"}}"#,
+        "x".repeat(MAX_NOTE + 1)
+    );
+    assert_eq!(
+        parse_checkin(long.as_bytes()).unwrap_err().as_str(),
+        "bad_field"
+    );
+    let bad_id =
+        r#"{"checkin_id":"a/b","reporter":"carer","at":"2026-11-23T09:00:00Z","oxygen":false}"#;
+    assert_eq!(
+        parse_checkin(bad_id.as_bytes()).unwrap_err().as_str(),
+        "bad_field"
+    );
     assert_eq!(checkin_topic("hub", "p-1"), "hub/checkins/p-1");
     assert_eq!(parse_checkin_topic("hub", "hub/checkins/p-1"), Some("p-1"));
     assert_eq!(parse_checkin_topic("hub", "hub/checkins/p/1"), None);

@@ -145,7 +145,9 @@ fn checkin_from_node(node: Node) -> Result<CheckinMessage, JsonError> {
     let mut f = Fields::new(node)?;
     let checkin_id = string(f.required("checkin_id")?, "checkin_id")?;
     if !is_valid_topic_id(&checkin_id) {
-        return Err(JsonError::BadField { field: "checkin_id" });
+        return Err(JsonError::BadField {
+            field: "checkin_id",
+        });
     }
     let msg = CheckinMessage {
         checkin_id,
@@ -161,7 +163,9 @@ fn checkin_from_node(node: Node) -> Result<CheckinMessage, JsonError> {
             if (0.0..=MAX_OXYGEN_L_MIN).contains(&v) {
                 Ok(v)
             } else {
-                Err(JsonError::BadField { field: "oxygen_l_min" })
+                Err(JsonError::BadField {
+                    field: "oxygen_l_min",
+                })
             }
         })?,
         soft_signs: opt(f.take("soft_signs")?, soft_signs)?,
@@ -191,8 +195,7 @@ fn checkin_from_node(node: Node) -> Result<CheckinMessage, JsonError> {
 impl CheckinMessage {
     /// Whether the patient is on supplemental oxygen, if the check-in says.
     pub fn on_oxygen(&self) -> Option<bool> {
-        self.oxygen
-            .or_else(|| self.oxygen_l_min.map(|l| l > 0.0))
+        self.oxygen.or_else(|| self.oxygen_l_min.map(|l| l > 0.0))
     }
 }
 
