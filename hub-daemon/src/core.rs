@@ -779,7 +779,13 @@ impl<C: Clock> Core<C> {
                 );
             }
         }
-        let escalate_ms = (self.cfg.alerting.escalate_after_s as Millis) * 1000;
+        let escalate_ms = |sev: Severity| {
+            let s = match sev {
+                Severity::Low => self.cfg.alerting.escalate_low_after_s,
+                _ => self.cfg.alerting.escalate_after_s,
+            };
+            (s as Millis) * 1000
+        };
         let due: Vec<_> = self
             .open
             .iter()
@@ -791,7 +797,7 @@ impl<C: Clock> Core<C> {
             .filter(|(_, a)| {
                 let due = match a.snoozed_until {
                     Some(until) if a.updated_at < until => until,
-                    _ => a.updated_at + escalate_ms,
+                    _ => a.updated_at + escalate_ms(a.severity),
                 };
                 now >= due
             })
