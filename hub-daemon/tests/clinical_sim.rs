@@ -418,8 +418,7 @@ async fn a_value_flapping_at_its_threshold_is_held_open_as_one_alert() {
     let last = sent(&rig)
         .await
         .into_iter()
-        .filter(|v| v["id"] == raised[2]["id"])
-        .next_back()
+        .rfind(|v| v["id"] == raised[2]["id"])
         .unwrap();
     assert_eq!(last["state"], "updated");
     assert!(last["message"].as_str().unwrap().contains("flapping"));
@@ -429,8 +428,7 @@ async fn a_value_flapping_at_its_threshold_is_held_open_as_one_alert() {
     let last = sent(&rig)
         .await
         .into_iter()
-        .filter(|v| v["id"] == raised[2]["id"])
-        .next_back()
+        .rfind(|v| v["id"] == raised[2]["id"])
         .unwrap();
     assert_eq!(last["state"], "resolved");
     assert!(last["message"].as_str().unwrap().contains("stable"));

@@ -719,6 +719,7 @@ impl<C: Clock> Core<C> {
 
     /// Threshold raise with flap control: a group that keeps breaching is held open rather than raised anew.
     /// Returns true when the raise was absorbed by a held alert.
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn flap_raise(
         &mut self,
         k: &(String, String),
