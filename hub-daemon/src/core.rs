@@ -65,6 +65,8 @@ pub enum CoreInput {
     Action(ActionMessage),
     /// A carer's or patient's check-in.
     Checkin(CheckinInbound),
+    /// A personal baseline agreed in the community hub.
+    Baseline(hearth_protocol::json::BaselineMessage),
     UpstreamLink {
         up: bool,
         at: Millis,
@@ -129,10 +131,12 @@ impl<C: Clock> Core<C> {
             .filter_map(|(p, k, s)| serde_json::from_str(&s).ok().map(|g| ((p, k), g)))
             .collect();
         let started_at = clock.now_ms();
-        let (clinic, news2_inputs) = clinical::Clinic::load(&cfg, &store, started_at).await?;
+        let (mut clinic, news2_inputs) = clinical::Clinic::load(&cfg, &store, started_at).await?;
+        let mut rules = RuleBook::from_config(&cfg);
+        clinic.load_baselines(&store, &mut rules).await?;
         Ok(Core {
             registry: Registry::from_config(&cfg),
-            rules: Arc::new(RuleBook::from_config(&cfg)),
+            rules: Arc::new(rules),
             cfg,
             clock,
             store,
@@ -225,6 +229,7 @@ impl<C: Clock> Core<C> {
                     batch.delivery.push(d);
                 }
                 CoreInput::Action(a) => self.apply_action(a, now, &mut batch),
+                CoreInput::Baseline(b) => self.baseline(b, now, &mut batch),
                 CoreInput::Checkin(mut c) => {
                     let ack = c.ack.take();
                     self.checkin(c, now, &mut batch).await?;

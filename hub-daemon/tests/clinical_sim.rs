@@ -519,3 +519,79 @@ async fn soft_signs_and_trends_survive_a_restart() {
     assert_eq!(news2[0]["details"]["monitoring"], "raised");
     assert_eq!(news2[0]["severity"], "low");
 }
+
+async fn baseline(rig: &mut Rig, body: Value) {
+    let b = hearth_protocol::json::parse_baseline(body.to_string().as_bytes()).unwrap();
+    rig.core
+        .step(&mut vec![CoreInput::Baseline(b)])
+        .await
+        .unwrap();
+}
+
+fn threshold_alerts(all: &[Value]) -> Vec<&Value> {
+    all.iter()
+        .filter(|v| v["rule"] != "news2" && v["code"] == "spo2" && v["rev"] == 1)
+        .collect()
+}
+
+#[tokio::test]
+async fn a_baseline_agreed_in_the_community_hub_applies_survives_a_restart_and_can_be_withdrawn() {
+    let mut rig = rig().await;
+    let agreed = serde_json::json!({"baseline_id": "bl-1", "patient": "p-1", "code": "spo2", "below": 86,
+        "severity": "high", "agreed_by": "Dr C. Reyes", "agreed_at": "2026-11-18T09:00:00Z",
+        "reason": "COPD, lives at 87-91 %"});
+    baseline(&mut rig, agreed.clone()).await;
+    baseline(&mut rig, serde_json::json!({"baseline_id": "bl-2", "patient": "p-nobody", "code": "spo2",
+        "below": 80, "severity": "high", "agreed_by": "Dr C", "agreed_at": "2026-11-18T09:00:00Z", "reason": "r"}))
+    .await;
+    rig.send("ox-1", vec![spo2(89)]).await;
+    assert!(
+        threshold_alerts(&sent(&rig).await).is_empty(),
+        "89 is above her agreed 86"
+    );
+    rig.send("ox-1", vec![spo2(85)]).await;
+    let all = sent(&rig).await;
+    let raised = threshold_alerts(&all);
+    assert_eq!(raised.len(), 1);
+    assert_eq!(raised[0]["rule"], "spo2_below_86_personal");
+    let background = raised[0]["details"]["sbard"]["background"]
+        .as_str()
+        .unwrap();
+    assert!(
+        background.contains("agreed by Dr C. Reyes: COPD"),
+        "{background}"
+    );
+    let events: Vec<(String, String)> =
+        sqlx::query_as("SELECT alert_id, event FROM alert_events WHERE event LIKE 'baseline%'")
+            .fetch_all(rig.store.reader())
+            .await
+            .unwrap();
+    assert_eq!(
+        events,
+        [("baseline:bl-1".to_string(), "baseline_agreed".to_string())]
+    );
+
+    // Restart: the baseline is still in force.
+    rig.send("ox-1", vec![spo2(97)]).await;
+    let store = rig.store.clone();
+    let dir = std::mem::replace(&mut rig._dir, tempfile::tempdir().unwrap());
+    let mut rig = Rig::with_config(dir, store, CONFIG).await;
+    rig.seq = 100;
+    rig.send("ox-1", vec![spo2(89)]).await;
+    assert_eq!(
+        threshold_alerts(&sent(&rig).await).len(),
+        1,
+        "still 86 after the restart"
+    );
+    // Withdrawn: the default (92) applies again.
+    let mut revoke = agreed.clone();
+    revoke["baseline_id"] = "bl-3".into();
+    revoke["revoke"] = true.into();
+    baseline(&mut rig, revoke).await;
+    rig.send("ox-1", vec![spo2(97)]).await;
+    rig.send("ox-1", vec![spo2(90)]).await;
+    let all = sent(&rig).await;
+    let raised = threshold_alerts(&all);
+    assert_eq!(raised.len(), 2);
+    assert_eq!(raised[1]["rule"], "spo2_below_92");
+}
