@@ -36,6 +36,9 @@ pub struct Config {
     pub patients: Vec<Patient>,
     #[serde(default)]
     pub rules: Vec<Rule>,
+    /// Bluetooth LE devices and the source's settings.
+    #[serde(default)]
+    pub ble: crate::sources::ble::config::BleConfig,
     /// The text it was parsed from (its hash goes into the audit chain).
     #[serde(skip)]
     pub text: String,
@@ -400,6 +403,7 @@ impl Config {
             r.validate()
                 .map_err(|(k, m)| (format!("rules[{i}].{k}"), m))?;
         }
+        self.ble.validate(&patient_ids, &device_ids)?;
         Ok(())
     }
 
@@ -409,6 +413,16 @@ impl Config {
             .iter()
             .find(|p| p.devices.iter().any(|d| d == device))
             .map(|p| p.id.as_str())
+            .or_else(|| {
+                self.ble.devices.iter().find_map(|d| {
+                    let b = d.bindings();
+                    let p = b.iter().find(|(id, _)| id == device)?;
+                    self.patients
+                        .iter()
+                        .find(|q| q.id == p.1)
+                        .map(|q| q.id.as_str())
+                })
+            })
     }
 
     pub fn device(&self, id: &str) -> Option<&Device> {

@@ -105,6 +105,11 @@ pub async fn run<C: Clock + Clone>(
         ));
         (addr, task)
     };
+    let ble = if cfg.ble.runs() {
+        Some(spawn_ble(&cfg, clock.clone(), &store, core_tx.clone(), stop.clone()).await?)
+    } else {
+        None
+    };
     let upstream = tokio::spawn(upstream::run(
         cfg.clone(),
         store.clone(),
@@ -125,6 +130,7 @@ pub async fn run<C: Clock + Clone>(
         store: store.clone(),
         metrics,
         ready: ready.clone(),
+        ble: ble.as_ref().map(|(h, _)| h.clone()),
     });
     let http_stop = stop.clone();
     let http = tokio::spawn(async move {
@@ -161,6 +167,9 @@ pub async fn run<C: Clock + Clone>(
     };
     stop.cancel();
     let _ = source.await;
+    if let Some((_, task)) = ble {
+        let _ = task.await;
+    }
     let _ = upstream.await;
     let _ = http.await;
     if !core_task.is_finished() {
@@ -169,6 +178,41 @@ pub async fn run<C: Clock + Clone>(
     store.close().await;
     tracing::info!("hearthd stopped");
     result
+}
+
+/// Starts the Bluetooth source on the first BlueZ adapter.
+async fn spawn_ble<C: Clock + Clone>(
+    cfg: &Config,
+    clock: C,
+    store: &Store,
+    core_tx: mpsc::Sender<crate::core::CoreInput>,
+    stop: CancellationToken,
+) -> anyhow::Result<(
+    Arc<crate::sources::ble::health::BleHealth>,
+    tokio::task::JoinHandle<()>,
+)> {
+    use crate::sources::ble;
+    let radio = ble::bluez::BluezCentral::first_adapter()
+        .await
+        .context("ble: no usable Bluetooth adapter (BlueZ on the system bus)")?;
+    let sink = Arc::new(ble::sink::Sink::new(core_tx, clock, store).await?);
+    let health = Arc::new(ble::health::BleHealth::new(cfg.ble.devices.iter().map(
+        |d| {
+            (
+                d.id.clone(),
+                d.address.to_ascii_uppercase(),
+                d.profile.as_str(),
+            )
+        },
+    )));
+    let task = tokio::spawn(ble::run(
+        radio,
+        Arc::new(cfg.ble.clone()),
+        sink,
+        health.clone(),
+        stop,
+    ));
+    Ok((health, task))
 }
 
 /// Writes the ready file atomically (temp file + rename), so a watcher never reads half of it.

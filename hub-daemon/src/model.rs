@@ -40,6 +40,8 @@ pub enum Reason {
     WrongKey,
     Malformed,
     BadTopic,
+    /// Not an error: a shared device's reading that names no known user, held until a person confirms whose it is.
+    HeldForConfirmation,
 }
 
 impl Reason {
@@ -57,6 +59,7 @@ impl Reason {
             Reason::WrongKey => "wrong_key",
             Reason::Malformed => "malformed",
             Reason::BadTopic => "bad_topic",
+            Reason::HeldForConfirmation => "held_for_confirmation",
         }
     }
 }

@@ -17,6 +17,8 @@
 //! Every wait awaits an event (a channel, a PubAck, a file) with a timeout. Only fixtures poll, and only where there
 //! is no event to await (a TCP port opening, a file appearing, an HTTP view changing), always in a bounded loop.
 
+pub mod ble_rig;
+pub mod bluez;
 pub mod check;
 pub mod db;
 pub mod http;

@@ -3,8 +3,10 @@
 //!
 //! - [`endpoint`]: the embedded MQTT endpoint devices connect to (the default, no external service);
 //! - [`mqtt`]: a client of an external broker such as Mosquitto;
-//! - [`json`], [`frames`]: payload parsing shared by both.
+//! - [`json`], [`frames`]: payload parsing shared by both;
+//! - [`ble`]: Bluetooth LE health devices (GATT) and BTHome sensors, on BlueZ.
 
+pub mod ble;
 pub mod endpoint;
 pub mod frames;
 pub mod json;
