@@ -42,3 +42,274 @@ async fn heart_rate_strap_streams_to_an_alert() {
     assert_eq!(d["battery"], 87);
     assert_eq!(d["firmware_revision"], "2.4.1");
 }
+
+fn minutes(n: i64) -> time::Duration {
+    time::Duration::minutes(n)
+}
+
+/// RFC 3339 → unix ms.
+fn ms(s: &str) -> i64 {
+    let t = OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|e| panic!("{s}: {e}"));
+    (t.unix_timestamp_nanos() / 1_000_000) as i64
+}
+
+fn unix_ms(t: OffsetDateTime) -> i64 {
+    (t.unix_timestamp_nanos() / 1_000_000) as i64
+}
+
+const CUFF: &str = "C0:FF:EE:00:00:02";
+
+/// A cuff shared by two residents: a NaN error reading is stored as invalid (never "systolic 2047") and raises
+/// nothing; the second user's reading alerts for the second patient, at the device's time corrected by the clock
+/// offset; a reading with an unmapped user id is held with its original time, never guessed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shared_cuff_error_reading_second_user_and_held_reading() {
+    let now = OffsetDateTime::now_utc();
+    // The cuff's clock runs 5 minutes slow.
+    let device_now = now - minutes(5);
+    let mut cuff = None;
+    let toml = format!(
+        "{FAST_BLE}\n[[ble.devices]]\nid = \"cuff-1\"\naddress = \"{CUFF}\"\nprofile = \"blood_pressure\"\nusers = {{ 1 = \"p1\", 2 = \"p2\" }}\n"
+    );
+    let rig = BleRig::start(
+        async |sim| cuff = Some(sim.add(profiles::cuff(CUFF, device_now)).await),
+        &toml,
+        |c| {
+            c.patient("p1", &[])
+                .patient("p2", &[])
+                .rule(Rule::above("bp_sys", 160.0, "high"))
+        },
+    )
+    .await;
+    let cuff = cuff.unwrap();
+    cuff.wait_subscribed(profiles::BLOOD_PRESSURE, BLE_TIMEOUT)
+        .await;
+    let taken = device_now - minutes(1);
+    for v in [
+        profiles::blood_pressure(None, 80, 70, Some(1), taken),
+        profiles::blood_pressure(
+            Some(185),
+            95,
+            88,
+            Some(2),
+            taken + time::Duration::seconds(30),
+        ),
+        profiles::blood_pressure(
+            Some(120),
+            80,
+            60,
+            Some(3),
+            taken + time::Duration::seconds(40),
+        ),
+    ] {
+        assert!(cuff.notify(profiles::BLOOD_PRESSURE, &v).await);
+    }
+    let alert = rig
+        .receiver
+        .wait_for_alert(BLE_TIMEOUT, |a| a.code.as_deref() == Some("bp_sys"))
+        .await;
+    assert_eq!(alert.patient, "p2");
+    assert_eq!(alert.device.as_deref(), Some("cuff-1.u2"));
+    assert_eq!(alert.value_f64(), Some(185.0));
+    assert_eq!(alert.time_source.as_deref(), Some("device"));
+    // Device time 5 min slow: the reading happened 30 s after (now − 1 min) on the hub's clock.
+    let expected = unix_ms(now - minutes(1) + time::Duration::seconds(30));
+    let observed = ms(alert.observed_at.as_deref().unwrap());
+    assert!(
+        (observed - expected).abs() < 5_000,
+        "observed {observed}, expected ≈{expected}"
+    );
+
+    let mut db = hearth_tests::db::HubDb::open(&rig.hub.db_path()).await;
+    let obs: String = sqlx::query_scalar("SELECT obs FROM readings WHERE device = 'cuff-1.u1'")
+        .fetch_one(db.conn())
+        .await
+        .unwrap();
+    assert!(obs.contains(r#""bp_sys":{"invalid":"nan"}"#), "{obs}");
+    assert!(!obs.contains("2047"), "{obs}");
+    let (reason, detail): (String, String) =
+        sqlx::query_as("SELECT reason, detail FROM quarantine WHERE device = 'cuff-1'")
+            .fetch_one(db.conn())
+            .await
+            .unwrap();
+    assert_eq!(reason, "held_for_confirmation");
+    assert!(detail.contains("user id 3"), "{detail}");
+    // The original time, corrected by the offset, is kept with the held reading.
+    let held_at = detail
+        .split("observed ")
+        .nth(1)
+        .and_then(|r| r.split(' ').next())
+        .unwrap_or_else(|| panic!("no original time in {detail}"));
+    let expected = unix_ms(now - minutes(1) + time::Duration::seconds(40));
+    assert!((ms(held_at) - expected).abs() < 5_000, "{detail}");
+    assert_eq!(rig.metric("hearth_ble_readings_held_total", &[]).await, 1.0);
+    assert_eq!(
+        rig.receiver
+            .alerts()
+            .iter()
+            .filter(|a| a.code.as_deref() == Some("bp_sys"))
+            .count(),
+        1,
+        "{}",
+        rig.receiver.dump()
+    );
+}
+
+const PLX: &str = "C0:FF:EE:00:00:03";
+
+/// An oximeter whose clock reset to 2021 and which flags "device clock not set": the hub sets its clock, and the
+/// reading keeps the hub's receive time (time_source hub), counted — never the 2021 stamp.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oximeter_with_clock_not_set_gets_hub_time_and_its_clock_set() {
+    let reset = OffsetDateTime::new_utc(
+        time::Date::from_calendar_date(2021, time::Month::January, 1).unwrap(),
+        time::Time::MIDNIGHT,
+    );
+    let mut plx = None;
+    let toml = format!(
+        "{FAST_BLE}{}",
+        ble_device("plx-1", PLX, "pulse_oximeter", "p1")
+    );
+    let rig = BleRig::start(
+        async |sim| plx = Some(sim.add(profiles::oximeter(PLX, reset)).await),
+        &toml,
+        |c| c.patient("p1", &[]).rule(Rule::below("spo2", 90.0, "high")),
+    )
+    .await;
+    let plx = plx.unwrap();
+    plx.wait_subscribed(profiles::PLX_SPOT_CHECK, BLE_TIMEOUT)
+        .await;
+    // The hub wrote its time into the reset clock.
+    let ct = plx.value(profiles::CURRENT_TIME);
+    let year = u16::from_le_bytes([ct[0], ct[1]]);
+    assert_eq!(
+        year as i32,
+        OffsetDateTime::now_utc().year(),
+        "clock not set: {ct:?}"
+    );
+    let before = unix_ms(OffsetDateTime::now_utc());
+    assert!(
+        plx.notify(
+            profiles::PLX_SPOT_CHECK,
+            &profiles::plx_spot_check(86, 101, reset + minutes(3), true)
+        )
+        .await
+    );
+    let alert = rig
+        .receiver
+        .wait_for_alert(BLE_TIMEOUT, |a| a.code.as_deref() == Some("spo2"))
+        .await;
+    assert_eq!(alert.value_f64(), Some(86.0));
+    assert_eq!(alert.time_source.as_deref(), Some("hub"));
+    assert!(ms(alert.observed_at.as_deref().unwrap()) >= before - 1000);
+    assert_eq!(
+        rig.metric(
+            "hearth_ble_untrusted_time_total",
+            &[("reason", "clock_not_set")]
+        )
+        .await,
+        1.0
+    );
+    let ble = rig.api("/api/ble").await;
+    assert_eq!(ble["devices"][0]["clock_set_by_hub"], true, "{ble}");
+}
+
+const SCALE: &str = "C0:FF:EE:00:00:04";
+
+/// A scale's 0xFFFF ("measurement unsuccessful") is stored as invalid and never scored; the next weighing alerts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scale_unsuccessful_measurement_is_never_a_number() {
+    let now = OffsetDateTime::now_utc();
+    let mut scale = None;
+    let toml = format!(
+        "{FAST_BLE}{}",
+        ble_device("scale-1", SCALE, "weight_scale", "p1")
+    );
+    let rig = BleRig::start(
+        async |sim| scale = Some(sim.add(profiles::scale(SCALE, now)).await),
+        &toml,
+        |c| {
+            c.patient("p1", &[])
+                .rule(Rule::below("weight", 50.0, "low"))
+        },
+    )
+    .await;
+    let scale = scale.unwrap();
+    scale.wait_subscribed(profiles::WEIGHT, BLE_TIMEOUT).await;
+    assert!(
+        scale
+            .notify(
+                profiles::WEIGHT,
+                &profiles::weight_raw(0xFFFF, None, now - minutes(2))
+            )
+            .await
+    );
+    assert!(
+        scale
+            .notify(
+                profiles::WEIGHT,
+                &profiles::weight_raw(9000, None, now - minutes(1))
+            )
+            .await
+    );
+    let alert = rig
+        .receiver
+        .wait_for_alert(BLE_TIMEOUT, |a| a.code.as_deref() == Some("weight"))
+        .await;
+    assert_eq!(alert.value_f64(), Some(45.0));
+    let mut db = hearth_tests::db::HubDb::open(&rig.hub.db_path()).await;
+    let rows: Vec<String> =
+        sqlx::query_scalar("SELECT obs FROM readings WHERE device = 'scale-1' ORDER BY seq")
+            .fetch_all(db.conn())
+            .await
+            .unwrap();
+    assert!(
+        rows.iter().any(|o| o.contains(r#""weight":{"invalid""#)),
+        "{rows:?}"
+    );
+    assert!(
+        !rows
+            .iter()
+            .any(|o| o.contains("65535") || o.contains("32767")),
+        "{rows:?}"
+    );
+}
+
+const THERMO: &str = "C0:FF:EE:00:00:05";
+
+/// A thermometer reporting in °F: 102.2 °F arrives as 39.0 °C and alerts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn thermometer_in_fahrenheit_alerts_in_celsius() {
+    let now = OffsetDateTime::now_utc();
+    let mut thermo = None;
+    let toml = format!(
+        "{FAST_BLE}{}",
+        ble_device("thermo-1", THERMO, "thermometer", "p1")
+    );
+    let rig = BleRig::start(
+        async |sim| thermo = Some(sim.add(profiles::thermometer(THERMO, now)).await),
+        &toml,
+        |c| {
+            c.patient("p1", &[])
+                .rule(Rule::above("temp", 38.5, "medium"))
+        },
+    )
+    .await;
+    let thermo = thermo.unwrap();
+    thermo
+        .wait_subscribed(profiles::TEMPERATURE, BLE_TIMEOUT)
+        .await;
+    assert!(
+        thermo
+            .notify(profiles::TEMPERATURE, &profiles::temperature_f(1022, now))
+            .await
+    );
+    let alert = rig
+        .receiver
+        .wait_for_alert(BLE_TIMEOUT, |a| a.code.as_deref() == Some("temp"))
+        .await;
+    let v = alert.value_f64().unwrap();
+    assert!((v - 39.0).abs() < 0.05, "{v}");
+    assert_eq!(alert.unit.as_deref(), Some("Cel"));
+}

@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::Serialize;
 
@@ -65,6 +66,8 @@ pub struct Snapshot {
 #[derive(Debug, Default)]
 pub struct BleHealth {
     inner: Mutex<(AdapterHealth, BTreeMap<String, DeviceHealth>)>,
+    /// Bumped whenever the radio delivers anything (advert or notification): the watchdog's sign of life.
+    heard: AtomicU64,
 }
 
 impl BleHealth {
@@ -83,7 +86,24 @@ impl BleHealth {
             .collect();
         BleHealth {
             inner: Mutex::new((AdapterHealth::default(), map)),
+            heard: AtomicU64::new(0),
         }
+    }
+
+    /// The radio delivered something.
+    pub fn heard(&self) {
+        self.heard.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Changes whenever [`BleHealth::heard`] is called.
+    pub fn heard_count(&self) -> u64 {
+        self.heard.load(Ordering::Relaxed)
+    }
+
+    /// Whether any enrolled device is connected now (a connected device does not advertise: silence is normal).
+    pub fn any_connected(&self) -> bool {
+        let g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        g.1.values().any(|d| d.connected)
     }
 
     /// Updates device `id` (if enrolled) and refreshes its gauges.

@@ -203,6 +203,7 @@ impl<R: BleCentral, C: Clock> Scanner<R, C> {
         };
         let silence_base = Duration::from_secs(self.cfg.watchdog_silence_s);
         let mut last_event = Instant::now();
+        let mut heard = self.health.heard_count();
         let mut discovery_restarted = false;
         let mut scanning = self.start_scan().await;
         let mut tick = tokio::time::interval(WATCHDOG_TICK);
@@ -213,16 +214,21 @@ impl<R: BleCentral, C: Clock> Scanner<R, C> {
                     None => return Ok(Restart::StreamEnded),
                     Some(ev) => {
                         if matches!(ev, RadioEvent::Seen(_)) {
-                            last_event = Instant::now();
-                            discovery_restarted = false;
-                            self.silence = silence_base;
-                            let now = self.sink.now();
-                            self.health.adapter(|a| a.last_event_at = Some(now));
+                            self.health.heard();
                         }
                         self.event(ev).await?;
                     }
                 },
                 _ = tick.tick() => {
+                    let h = self.health.heard_count();
+                    if h != heard || self.health.any_connected() {
+                        heard = h;
+                        last_event = Instant::now();
+                        discovery_restarted = false;
+                        self.silence = silence_base;
+                        let now = self.sink.now();
+                        self.health.adapter(|a| a.last_event_at = Some(now));
+                    }
                     if !scanning {
                         scanning = self.start_scan().await;
                     }

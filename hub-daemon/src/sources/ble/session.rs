@@ -281,6 +281,7 @@ impl<C: Clock> Session<'_, C> {
             return Ok(None);
         };
         let now = self.sink.now();
+        self.health.heard();
         self.health
             .device(&self.dev.id, |h| h.last_seen_at = Some(now));
         let decoded = match gatt::decode(uuid, &n.value) {
