@@ -313,3 +313,302 @@ async fn thermometer_in_fahrenheit_alerts_in_celsius() {
     assert!((v - 39.0).abs() < 0.05, "{v}");
     assert_eq!(alert.unit.as_deref(), Some("Cel"));
 }
+
+const GLUCOSE_METER: &str = "C0:FF:EE:00:00:06";
+
+fn glucose_toml() -> String {
+    format!(
+        "{FAST_BLE}{}",
+        ble_device("glu-1", GLUCOSE_METER, "glucose", "p1")
+    )
+}
+
+/// 500 stored records, and the meter drops the connection after 200 of them: the hub resumes from the last
+/// committed sequence number, and ends with records 1..=500 exactly once each.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn glucose_meter_500_records_with_a_disconnect_mid_download() {
+    let now = OffsetDateTime::now_utc();
+    let mut meter = None;
+    let mut store = None;
+    let rig = BleRig::start(
+        async |sim| {
+            let m = sim.add(profiles::glucose_meter(GLUCOSE_METER, now)).await;
+            let s = profiles::GlucoseStore::serve(&m);
+            for seq in 1..=500u16 {
+                let value = if seq == 500 { 30 } else { 60 };
+                s.push(
+                    seq,
+                    profiles::glucose(seq, value, now - minutes(500 - seq as i64)),
+                );
+            }
+            *s.disconnect_after.lock().unwrap() = Some(200);
+            meter = Some(m);
+            store = Some(s);
+        },
+        &glucose_toml(),
+        |c| {
+            c.patient("p1", &[])
+                .rule(Rule::below("glucose", 3.5, "high"))
+        },
+    )
+    .await;
+    let (meter, store) = (meter.unwrap(), store.unwrap());
+    let alert = rig
+        .receiver
+        .wait_for_alert(BLE_TIMEOUT, |a| a.code.as_deref() == Some("glucose"))
+        .await;
+    assert_eq!(alert.seq, Some(500));
+    assert_eq!(alert.value_f64(), Some(3.0));
+    let mut db = hearth_tests::db::HubDb::open(&rig.hub.db_path()).await;
+    let (n, distinct, lo, hi): (i64, i64, i64, i64) = sqlx::query_as(
+        "SELECT COUNT(*), COUNT(DISTINCT seq), MIN(seq), MAX(seq) FROM readings WHERE device = 'glu-1'",
+    )
+    .fetch_one(db.conn())
+    .await
+    .unwrap();
+    assert_eq!(
+        (n, distinct, lo, hi),
+        (500, 500, 1, 500),
+        "no gap, no duplicate"
+    );
+    assert_eq!(db.scalar("SELECT COUNT(*) FROM quarantine").await, 0);
+    let requests = store.requests.lock().unwrap().clone();
+    assert_eq!(requests.len(), 2, "{requests:?}");
+    assert_eq!(requests[0], (0x01, None), "first download: all records");
+    let resumed = requests[1].1.expect("second download by sequence number");
+    assert!((2..=201).contains(&resumed), "resumed from {resumed}");
+    assert!(meter.connects() >= 2);
+    let ble = rig.api("/api/ble").await;
+    assert_eq!(ble["devices"][0]["reconnects"], 1, "{ble}");
+}
+
+/// The meter walks out of range, stores two readings while away, and comes back: the hub reconnects when it hears
+/// it again, downloads exactly the records it missed, and the ten-minute gap is visible in the readings' times.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn device_out_of_range_and_back_has_its_stored_readings_fetched() {
+    let now = OffsetDateTime::now_utc();
+    let mut meter = None;
+    let mut store = None;
+    let rig = BleRig::start(
+        async |sim| {
+            let m = sim.add(profiles::glucose_meter(GLUCOSE_METER, now)).await;
+            let s = profiles::GlucoseStore::serve(&m);
+            for (seq, ago) in [(1u16, 25i64), (2, 24), (3, 23)] {
+                s.push(seq, profiles::glucose(seq, 60, now - minutes(ago)));
+            }
+            meter = Some(m);
+            store = Some(s);
+        },
+        &glucose_toml(),
+        |c| {
+            c.patient("p1", &[])
+                .rule(Rule::below("glucose", 3.5, "high"))
+        },
+    )
+    .await;
+    let (meter, store) = (meter.unwrap(), store.unwrap());
+    rig.wait_metric("hearth_ble_records_downloaded_total", &[], |v| v >= 3.0)
+        .await;
+    meter.set_in_range(false).await;
+    hearth_tests::wait::poll_until("hub sees the meter gone", BLE_TIMEOUT, || async {
+        let v = hearth_tests::http::get_json(rig.hub.http_addr(), "/api/ble").await?;
+        if v["devices"][0]["connected"] == false {
+            Ok(())
+        } else {
+            Err(v.to_string())
+        }
+    })
+    .await;
+    // Away: two readings stored, the first ten minutes after the last one the hub has.
+    store.push(4, profiles::glucose(4, 60, now - minutes(13)));
+    store.push(5, profiles::glucose(5, 30, now - minutes(1)));
+    let away_connects = meter.connects();
+    meter.set_in_range(true).await;
+    let alert = rig
+        .receiver
+        .wait_for_alert(BLE_TIMEOUT, |a| a.code.as_deref() == Some("glucose"))
+        .await;
+    assert_eq!(alert.seq, Some(5));
+    assert_eq!(meter.connects(), away_connects + 1);
+    let requests = store.requests.lock().unwrap().clone();
+    assert_eq!(requests.last(), Some(&(0x03, Some(4))), "{requests:?}");
+    let mut db = hearth_tests::db::HubDb::open(&rig.hub.db_path()).await;
+    let rows: Vec<(i64, i64, String)> = sqlx::query_as(
+        "SELECT seq, observed_at, time_source FROM readings WHERE device = 'glu-1' ORDER BY seq",
+    )
+    .fetch_all(db.conn())
+    .await
+    .unwrap();
+    assert_eq!(
+        rows.iter().map(|r| r.0).collect::<Vec<_>>(),
+        vec![1, 2, 3, 4, 5]
+    );
+    assert!(rows.iter().all(|r| r.2 == "device"));
+    let gap_ms = rows[3].1 - rows[2].1;
+    assert!(gap_ms >= 10 * 60_000, "gap {gap_ms} ms");
+    let ble = rig.api("/api/ble").await;
+    assert_eq!(ble["devices"][0]["reconnects"], 1, "{ble}");
+    assert!(
+        ble["devices"][0]["last_disconnected_at"].is_number(),
+        "{ble}"
+    );
+}
+
+const HRM2: &str = "C0:FF:EE:00:00:07";
+
+/// The adapter wedges (connections drop, discovery answers InProgress, nothing is heard): the watchdog power-cycles
+/// it, the strap is reconnected and its readings alert again — without a restart of the daemon.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wedged_adapter_recovers_without_a_restart() {
+    let now = OffsetDateTime::now_utc();
+    let mut strap = None;
+    let toml = format!(
+        "{}{}",
+        FAST_BLE.replace("watchdog_silence_s = 0", "watchdog_silence_s = 1"),
+        ble_device("hrm-2", HRM2, "heart_rate", "p1")
+    );
+    let mut rig = BleRig::start(
+        async |sim| strap = Some(sim.add(profiles::heart_rate_strap(HRM2, now)).await),
+        &toml,
+        |c| {
+            c.patient("p1", &[])
+                .rule(Rule::above("heart_rate", 120.0, "high"))
+        },
+    )
+    .await;
+    let strap = strap.unwrap();
+    strap.wait_subscribed(HEART_RATE, BLE_TIMEOUT).await;
+    assert!(strap.notify(HEART_RATE, &profiles::heart_rate(80)).await);
+    rig.sim.wedge().await;
+    assert!(rig.sim.is_wedged());
+    strap.wait_subscribed(HEART_RATE, BLE_TIMEOUT).await;
+    assert!(!rig.sim.is_wedged());
+    assert!(rig.sim.power_cycles() >= 1);
+    assert!(strap.notify(HEART_RATE, &profiles::heart_rate(140)).await);
+    let alert = rig
+        .receiver
+        .wait_for_alert(BLE_TIMEOUT, |a| a.code.as_deref() == Some("heart_rate"))
+        .await;
+    assert_eq!(alert.value_f64(), Some(140.0));
+    assert!(rig.metric("hearth_ble_adapter_recoveries_total", &[]).await >= 1.0);
+    let ble = rig.api("/api/ble").await;
+    assert!(ble["adapter"]["recoveries"].as_u64() >= Some(1), "{ble}");
+    assert_eq!(ble["devices"][0]["reconnects"], 1, "{ble}");
+    assert_eq!(rig.hub.starts(), 1);
+    assert!(rig.hub.is_running());
+}
+
+const MOTION: &str = "54:48:E6:8F:80:A5";
+const MOTION_KEY: &str = "231d39c1d7cc1ab1aee224cd096db932";
+
+fn motion_advert(counter: Option<u32>, on: bool) -> Vec<u8> {
+    use hearth_protocol::bthome::{self, Advert, Binary, Object};
+    let mut objects = heapless::Vec::new();
+    objects
+        .push(Object::Binary {
+            kind: Binary::Motion,
+            on,
+        })
+        .unwrap();
+    let advert = Advert {
+        encrypted: counter.is_some(),
+        trigger_based: true,
+        counter,
+        packet_id: None,
+        objects,
+    };
+    let key: [u8; 16] = hex::decode(MOTION_KEY).unwrap().try_into().unwrap();
+    let mut out = [0u8; 64];
+    let n = bthome::encode(
+        &advert,
+        [0x54, 0x48, 0xE6, 0x8F, 0x80, 0xA5],
+        counter.map(|_| &key),
+        &mut out,
+    )
+    .unwrap();
+    out[..n].to_vec()
+}
+
+/// An encrypted BTHome motion sensor: its activity reaches the core as the patient's readings (and alerts through a
+/// rule); a replayed packet and a plaintext (downgraded) one are rejected, quarantined and counted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn encrypted_bthome_motion_and_a_replayed_packet() {
+    let mut sensor = None;
+    let toml = format!(
+        "{FAST_BLE}{}bthome_key = \"{MOTION_KEY}\"\n",
+        ble_device("kitchen-motion", MOTION, "bthome", "p1")
+    );
+    let rig = BleRig::start(
+        async |sim| sensor = Some(sim.add(profiles::bthome_sensor(MOTION)).await),
+        &toml,
+        |c| c.patient("p1", &[]).rule(Rule::above("motion", 0.5, "low")),
+    )
+    .await;
+    let sensor = sensor.unwrap();
+    hearth_tests::wait::poll_until("hub hears the sensor", BLE_TIMEOUT, || async {
+        let v = hearth_tests::http::get_json(rig.hub.http_addr(), "/api/ble").await?;
+        if v["devices"][0]["last_seen_at"].is_number() {
+            Ok(())
+        } else {
+            Err(v.to_string())
+        }
+    })
+    .await;
+    let first = motion_advert(Some(5), true);
+    sensor.advertise_service_data(0xFCD2, &first).await;
+    let alert = rig
+        .receiver
+        .wait_for_alert(BLE_TIMEOUT, |a| a.code.as_deref() == Some("motion"))
+        .await;
+    assert_eq!(alert.patient, "p1");
+    assert_eq!(alert.device.as_deref(), Some("kitchen-motion"));
+    sensor
+        .advertise_service_data(0xFCD2, &motion_advert(Some(6), false))
+        .await;
+    rig.wait_metric("hearth_readings_committed_total", &[], |v| v >= 2.0)
+        .await;
+    sensor.advertise_service_data(0xFCD2, &first).await;
+    rig.wait_metric(
+        "hearth_ble_bthome_rejected_total",
+        &[("reason", "replay")],
+        |v| v >= 1.0,
+    )
+    .await;
+    sensor
+        .advertise_service_data(0xFCD2, &motion_advert(None, true))
+        .await;
+    rig.wait_metric(
+        "hearth_ble_bthome_rejected_total",
+        &[("reason", "downgrade")],
+        |v| v >= 1.0,
+    )
+    .await;
+    // BlueZ keeps repeating the last advert: each rejection is counted once, not once per repeat.
+    tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+    assert_eq!(
+        rig.metric("hearth_ble_bthome_rejected_total", &[("reason", "replay")])
+            .await,
+        1.0
+    );
+    let mut db = hearth_tests::db::HubDb::open(&rig.hub.db_path()).await;
+    let rows: Vec<(i64, String, String)> = sqlx::query_as(
+        "SELECT seq, patient, obs FROM readings WHERE device = 'kitchen-motion' ORDER BY seq",
+    )
+    .fetch_all(db.conn())
+    .await
+    .unwrap();
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    assert_eq!(
+        (rows[0].0, rows[1].0),
+        (5, 6),
+        "the encryption counter is the sequence"
+    );
+    assert!(rows.iter().all(|r| r.1 == "p1" && r.2.contains("motion")));
+    let reasons: Vec<String> = sqlx::query_scalar(
+        "SELECT reason FROM quarantine WHERE device = 'kitchen-motion' ORDER BY id",
+    )
+    .fetch_all(db.conn())
+    .await
+    .unwrap();
+    assert_eq!(reasons, vec!["replayed_sequence", "bad_mac"]);
+}

@@ -24,6 +24,8 @@ use super::sink::{CoreGone, Sink};
 pub struct BthomeState {
     last_counter: HashMap<String, u32>,
     last_packet: HashMap<String, (u8, Vec<u8>)>,
+    /// The service data last processed per device: BlueZ reports it again with every RSSI update.
+    last_data: HashMap<String, Vec<u8>>,
 }
 
 impl BthomeState {
@@ -37,6 +39,15 @@ impl BthomeState {
         let Some(mac) = address_bytes(&dev.address) else {
             return Ok(());
         };
+        if self
+            .last_data
+            .get(&dev.id)
+            .is_some_and(|d| d == service_data)
+        {
+            metrics::counter!(health::BTHOME_REPEATED).increment(1);
+            return Ok(());
+        }
+        self.last_data.insert(dev.id.clone(), service_data.to_vec());
         let key = dev.key();
         let last = self
             .last_counter
