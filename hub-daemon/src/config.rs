@@ -403,7 +403,7 @@ impl Config {
             r.validate()
                 .map_err(|(k, m)| (format!("rules[{i}].{k}"), m))?;
         }
-        self.ble.validate(&patient_ids, &device_ids)?;
+        self.ble.validate(&patient_ids)?;
         Ok(())
     }
 

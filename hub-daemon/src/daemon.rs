@@ -192,9 +192,6 @@ async fn spawn_ble<C: Clock + Clone>(
     tokio::task::JoinHandle<()>,
 )> {
     use crate::sources::ble;
-    let radio = ble::bluez::BluezCentral::first_adapter()
-        .await
-        .context("ble: no usable Bluetooth adapter (BlueZ on the system bus)")?;
     let sink = Arc::new(ble::sink::Sink::new(core_tx, clock, store).await?);
     let health = Arc::new(ble::health::BleHealth::new(cfg.ble.devices.iter().map(
         |d| {
@@ -205,13 +202,29 @@ async fn spawn_ble<C: Clock + Clone>(
             )
         },
     )));
-    let task = tokio::spawn(ble::run(
-        radio,
-        Arc::new(cfg.ble.clone()),
-        sink,
-        health.clone(),
-        stop,
-    ));
+    let ble_cfg = Arc::new(cfg.ble.clone());
+    let h = health.clone();
+    // BlueZ may come up after the hub (or restart): keep trying rather than refuse to start the whole hub.
+    let task = tokio::spawn(async move {
+        let mut backoff = ble::Backoff::new(
+            Duration::from_millis(ble_cfg.reconnect_min_ms),
+            Duration::from_millis(ble_cfg.reconnect_max_ms),
+        );
+        let radio = loop {
+            match ble::bluez::BluezCentral::first_adapter().await {
+                Ok(r) => break r,
+                Err(e) => {
+                    tracing::error!(error = %e, "no usable Bluetooth adapter (BlueZ on the system bus); retrying");
+                    metrics::counter!(ble::health::ADAPTER_UNAVAILABLE).increment(1);
+                    tokio::select! {
+                        _ = stop.cancelled() => return,
+                        _ = tokio::time::sleep(backoff.next_delay()) => {}
+                    }
+                }
+            }
+        };
+        ble::run(radio, ble_cfg, sink, h, stop).await
+    });
     Ok((health, task))
 }
 

@@ -220,12 +220,9 @@ impl BleConfig {
             .find(|d| d.address.eq_ignore_ascii_case(address))
     }
 
-    /// Checks what serde cannot; `patients` are the configured patient ids, `other_ids` the `[[devices]]` ids.
-    pub fn validate(
-        &self,
-        patients: &HashSet<&str>,
-        other_ids: &HashSet<&str>,
-    ) -> Result<(), (String, String)> {
+    /// Checks what serde cannot; `patients` are the configured patient ids. (A `[[devices]]` entry may share a
+    /// Bluetooth device's id to give it an `expected_every_s`.)
+    pub fn validate(&self, patients: &HashSet<&str>) -> Result<(), (String, String)> {
         let err = |k: String, m: &str| Err((k, m.to_string()));
         if self.reconnect_min_ms == 0 || self.reconnect_max_ms < self.reconnect_min_ms {
             return err(
@@ -249,7 +246,7 @@ impl BleConfig {
                     "expected a non-empty id without '/', '+', '#', '.' or spaces",
                 );
             }
-            if !ids.insert(d.id.as_str()) || other_ids.contains(d.id.as_str()) {
+            if !ids.insert(d.id.as_str()) {
                 return err(k("id"), "device listed twice");
             }
             let Some(addr) = parse_address(&d.address) else {
@@ -322,7 +319,7 @@ mod tests {
             devices: vec![d],
             ..Default::default()
         };
-        cfg.validate(&HashSet::from(["p", "q"]), &HashSet::new())
+        cfg.validate(&HashSet::from(["p", "q"]))
     }
 
     #[test]

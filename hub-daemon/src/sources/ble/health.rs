@@ -10,6 +10,7 @@ use serde::Serialize;
 
 use crate::clock::Millis;
 
+pub const ADAPTER_UNAVAILABLE: &str = "hearth_ble_adapter_unavailable_total";
 pub const RECONNECTS: &str = "hearth_ble_reconnects_total";
 pub const CONNECT_FAILURES: &str = "hearth_ble_connect_failures_total";
 pub const ADAPTER_RECOVERIES: &str = "hearth_ble_adapter_recoveries_total";
