@@ -612,3 +612,46 @@ async fn encrypted_bthome_motion_and_a_replayed_packet() {
     .unwrap();
     assert_eq!(reasons, vec!["replayed_sequence", "bad_mac"]);
 }
+
+const HRM3: &str = "C0:FF:EE:00:00:08";
+
+/// BlueZ is not on the bus when the hub starts (bluetoothd late or restarting): the hub starts anyway, keeps
+/// looking, and connects the strap once BlueZ appears.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bluez_appearing_after_the_hub_is_picked_up() {
+    use hearth_tests::bluez::{DbusDaemon, SimBluez};
+    use hearth_tests::hub::{Hub, HubConfig};
+    let bus = DbusDaemon::start();
+    let upstream = hearth_tests::mosquitto::Mosquitto::start();
+    let receiver = hearth_tests::upstream::Receiver::start(upstream.port()).await;
+    let hub = Hub::start(
+        HubConfig::new(upstream.port())
+            .patient("p1", &[])
+            .rule(Rule::above("heart_rate", 120.0, "high"))
+            .extra_toml(&format!(
+                "{FAST_BLE}{}",
+                ble_device("hrm-3", HRM3, "heart_rate", "p1")
+            ))
+            .env("DBUS_SYSTEM_BUS_ADDRESS", bus.address()),
+    )
+    .await;
+    hearth_tests::wait::poll_until("hub notices BlueZ is missing", BLE_TIMEOUT, || async {
+        let s = hearth_tests::http::metrics(hub.http_addr()).await?;
+        match hearth_tests::http::metric(&s, "hearth_ble_adapter_unavailable_total", &[]) {
+            Some(v) if v >= 1.0 => Ok(()),
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await;
+    let sim = SimBluez::start_on(bus).await;
+    let strap = sim
+        .add(profiles::heart_rate_strap(HRM3, OffsetDateTime::now_utc()))
+        .await;
+    strap.wait_subscribed(HEART_RATE, BLE_TIMEOUT).await;
+    assert!(strap.notify(HEART_RATE, &profiles::heart_rate(150)).await);
+    let alert = receiver
+        .wait_for_alert(BLE_TIMEOUT, |a| a.code.as_deref() == Some("heart_rate"))
+        .await;
+    assert_eq!(alert.value_f64(), Some(150.0));
+    assert_eq!(hub.starts(), 1);
+}

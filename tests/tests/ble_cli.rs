@@ -11,7 +11,8 @@ const MOTION: &str = "54:48:E6:8F:80:A5";
 
 async fn sim_with_devices() -> SimBluez {
     let sim = SimBluez::start().await;
-    sim.add(profiles::cuff(CUFF, OffsetDateTime::now_utc())).await;
+    sim.add(profiles::cuff(CUFF, OffsetDateTime::now_utc()))
+        .await;
     let motion = sim.add(profiles::bthome_sensor(MOTION)).await;
     // Plain BTHome: temperature 22.50 °C (0x02, 0x08CA) and motion detected (0x21, 1).
     motion
@@ -31,20 +32,39 @@ async fn scan_lists_nearby_devices_with_services_rssi_and_decoded_adverts() {
     let sim = sim_with_devices().await;
     let out = tokio::task::spawn_blocking({
         let mut c = hearthd(&sim);
-        move || c.args(["ble", "scan", "--duration-s", "2"]).output().unwrap()
+        move || {
+            c.args(["ble", "scan", "--duration-s", "2"])
+                .output()
+                .unwrap()
+        }
     })
     .await
     .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    let cuff = lines.iter().find(|d| d["address"] == CUFF).expect("cuff listed");
+    let cuff = lines
+        .iter()
+        .find(|d| d["address"] == CUFF)
+        .expect("cuff listed");
     assert_eq!(cuff["services"][0]["profile"], "blood_pressure", "{cuff}");
-    assert!(cuff["rssi"].as_i64().is_some_and(|r| (-62..=-58).contains(&r)), "{cuff}");
+    assert!(
+        cuff["rssi"]
+            .as_i64()
+            .is_some_and(|r| (-62..=-58).contains(&r)),
+        "{cuff}"
+    );
     assert_eq!(cuff["name"], "BPM");
-    let motion = lines.iter().find(|d| d["address"] == MOTION).expect("sensor listed");
+    let motion = lines
+        .iter()
+        .find(|d| d["address"] == MOTION)
+        .expect("sensor listed");
     let objects = &motion["adverts"][0]["bthome"]["objects"];
     assert!(objects.to_string().contains("motion"), "{motion}");
     assert!(objects.to_string().contains("temperature"), "{motion}");
@@ -55,7 +75,9 @@ async fn enroll_writes_the_binding_and_audits_it() {
     let sim = sim_with_devices().await;
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("hearthd.toml");
-    let toml = HubConfig::new(1883).patient("p1", &[]).to_toml(&dir.path().join("hearth.db"));
+    let toml = HubConfig::new(1883)
+        .patient("p1", &[])
+        .to_toml(&dir.path().join("hearth.db"));
     std::fs::write(&config, toml).unwrap();
     let out = tokio::task::spawn_blocking({
         let mut c = hearthd(&sim);
@@ -69,7 +91,11 @@ async fn enroll_writes_the_binding_and_audits_it() {
     })
     .await
     .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let result: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     // The profile came from the services the cuff advertises.
     assert_eq!(result["profile"], "blood_pressure");
@@ -81,23 +107,43 @@ async fn enroll_writes_the_binding_and_audits_it() {
         .arg(&config)
         .output()
         .unwrap();
-    assert!(check.status.success(), "{}", String::from_utf8_lossy(&check.stderr));
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
     let mut db = hearth_tests::db::HubDb::open(&dir.path().join("hearth.db")).await;
     let detail: String =
         sqlx::query_scalar("SELECT detail FROM alert_events WHERE event = 'ble_enrolled'")
             .fetch_one(db.conn())
             .await
             .unwrap();
-    assert!(detail.contains(CUFF) && detail.contains("profile=blood_pressure"), "{detail}");
+    assert!(
+        detail.contains(CUFF) && detail.contains("profile=blood_pressure"),
+        "{detail}"
+    );
     let verify = Command::new(Hub::binary())
         .args(["audit-verify", "--config"])
         .arg(&config)
         .output()
         .unwrap();
-    assert!(verify.status.success(), "{}", String::from_utf8_lossy(&verify.stderr));
+    assert!(
+        verify.status.success(),
+        "{}",
+        String::from_utf8_lossy(&verify.stderr)
+    );
     // Enrolling the same address again is refused, and the file is left alone.
     let again = hearthd(&sim)
-        .args(["ble", "enroll", CUFF, "--patient", "p1", "--profile", "blood_pressure", "--config"])
+        .args([
+            "ble",
+            "enroll",
+            CUFF,
+            "--patient",
+            "p1",
+            "--profile",
+            "blood_pressure",
+            "--config",
+        ])
         .arg(&config)
         .output()
         .unwrap();

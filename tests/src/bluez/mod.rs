@@ -209,7 +209,11 @@ pub fn device_path(address: &str) -> String {
 impl SimBluez {
     /// Starts a private bus and serves an adapter (powered, not discovering) on it.
     pub async fn start() -> SimBluez {
-        let bus = DbusDaemon::start();
+        SimBluez::start_on(DbusDaemon::start()).await
+    }
+
+    /// Serves BlueZ on a bus that is already running (BlueZ starting after the hub).
+    pub async fn start_on(bus: DbusDaemon) -> SimBluez {
         let world = Arc::new(World {
             conn: Default::default(),
             adapter: Mutex::new(AdapterState {

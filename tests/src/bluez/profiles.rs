@@ -225,22 +225,27 @@ pub fn glucose_meter(address: &str, clock: OffsetDateTime) -> PeripheralSpec {
     )
 }
 
+/// (sequence number, encoded measurement), oldest first.
+pub type Records = Arc<Mutex<Vec<(u16, Vec<u8>)>>>;
+/// RACP requests as (operator, first sequence number asked for).
+pub type Requests = Arc<Mutex<Vec<(u8, Option<u16>)>>>;
+
 /// A glucose meter's record store: answers "report stored records" (all, or ≥ a sequence number) over the RACP.
 pub struct GlucoseStore {
     /// (sequence number, encoded measurement), oldest first.
-    pub records: Arc<Mutex<Vec<(u16, Vec<u8>)>>>,
+    pub records: Records,
     /// Drop the connection after sending this many records of the next download (once).
     pub disconnect_after: Arc<Mutex<Option<usize>>>,
     /// Every request received, as (operator, first sequence asked for).
-    pub requests: Arc<Mutex<Vec<(u8, Option<u16>)>>>,
+    pub requests: Requests,
     task: tokio::task::JoinHandle<()>,
 }
 
 impl GlucoseStore {
     pub fn serve(dev: &SimDevice) -> GlucoseStore {
-        let records: Arc<Mutex<Vec<(u16, Vec<u8>)>>> = Arc::default();
+        let records: Records = Arc::default();
         let disconnect_after: Arc<Mutex<Option<usize>>> = Arc::default();
-        let requests: Arc<Mutex<Vec<(u8, Option<u16>)>>> = Arc::default();
+        let requests: Requests = Arc::default();
         let mut writes = dev.writes(RACP);
         let task = {
             let (dev, records, disconnect_after, requests) = (
@@ -273,9 +278,8 @@ impl GlucoseStore {
                         .map(|(_, v)| v.clone())
                         .collect();
                     let cut = disconnect_after.lock().unwrap().take();
-                    let mut sent = 0;
                     let mut dropped = false;
-                    for r in &batch {
+                    for (sent, r) in batch.iter().enumerate() {
                         if cut == Some(sent) {
                             dev.disconnect().await;
                             dropped = true;
@@ -285,7 +289,6 @@ impl GlucoseStore {
                             dropped = true;
                             break;
                         }
-                        sent += 1;
                     }
                     if !dropped {
                         let code = if batch.is_empty() { 0x06 } else { 0x01 };

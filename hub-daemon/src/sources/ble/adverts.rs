@@ -105,9 +105,11 @@ impl BthomeState {
             return Ok(());
         }
         // Activity events happen when they are advertised: the hub's time.
-        let _ = sink
-            .reading(&dev.id, seq, ReadingTime::None, obs, service_data)
-            .await?;
+        // Nothing waits for this commit (an advert cannot be asked for again).
+        drop(
+            sink.reading(&dev.id, seq, ReadingTime::None, obs, service_data)
+                .await?,
+        );
         Ok(())
     }
 }

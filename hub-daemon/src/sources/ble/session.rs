@@ -150,10 +150,12 @@ impl<C: Clock> Session<'_, C> {
                     {
                         let obs = d.observations().into_iter().map(ParsedObs::Ok).collect();
                         let seq = self.sink.next_seq(&self.dev.id);
-                        let _ = self
-                            .sink
-                            .reading(&self.dev.id, seq, ReadingTime::None, obs, &v)
-                            .await?;
+                        // Not waited for: a battery level is read again on every connection.
+                        drop(
+                            self.sink
+                                .reading(&self.dev.id, seq, ReadingTime::None, obs, &v)
+                                .await?,
+                        );
                     }
                 }
                 _ => {

@@ -35,13 +35,17 @@ mod tokio_stream_shim {
     }
 }
 
+type OnWrite = dyn Fn(&[u8]) -> Vec<Notification> + Send + Sync;
+/// What the fake core saw: readings, or rejections with reason and detail.
+type Seen = Arc<Mutex<Vec<Result<ParsedReading, (Reason, String)>>>>;
+
 /// A scripted peripheral: fixed characteristics, canned reads, and a script run on each write.
 struct FakePeripheral {
     chars: Vec<CharInfo>,
     reads: HashMap<Uuid, Vec<u8>>,
     writes: Mutex<Vec<(Uuid, Vec<u8>)>>,
     /// Given a write, what the device notifies.
-    on_write: Box<dyn Fn(&[u8]) -> Vec<Notification> + Send + Sync>,
+    on_write: Box<OnWrite>,
     notify_tx: Mutex<Option<mpsc::Sender<Notification>>>,
     /// Notifications queued for the moment the hub subscribes.
     initial: Mutex<VecDeque<Notification>>,
@@ -107,10 +111,7 @@ impl BlePeripheral for FakePeripheral {
 }
 
 /// The core's stand-in: records every reading and rejection and acknowledges it at once.
-fn fake_core() -> (
-    mpsc::Sender<CoreInput>,
-    Arc<Mutex<Vec<Result<ParsedReading, (Reason, String)>>>>,
-) {
+fn fake_core() -> (mpsc::Sender<CoreInput>, Seen) {
     let (tx, mut rx) = mpsc::channel::<CoreInput>(16);
     let seen = Arc::new(Mutex::new(Vec::new()));
     let out = seen.clone();
