@@ -212,7 +212,7 @@ async fn spawn_ble<C: Clock + Clone>(
         );
         let radio = loop {
             match ble::bluez::BluezCentral::first_adapter().await {
-                Ok(r) => break r,
+                Ok(r) => break r.only(ble_cfg.devices.iter().map(|d| d.address.clone())),
                 Err(e) => {
                     tracing::error!(error = %e, "no usable Bluetooth adapter (BlueZ on the system bus); retrying");
                     metrics::counter!(ble::health::ADAPTER_UNAVAILABLE).increment(1);

@@ -12,9 +12,17 @@ const HRM: &str = "C0:FF:EE:00:00:01";
 async fn heart_rate_strap_streams_to_an_alert() {
     let now = OffsetDateTime::now_utc();
     let mut strap = None;
+    let mut stranger = None;
     let toml = format!("{FAST_BLE}{}", ble_device("hrm-1", HRM, "heart_rate", "p1"));
     let rig = BleRig::start(
-        async |sim| strap = Some(sim.add(profiles::heart_rate_strap(HRM, now)).await),
+        async |sim| {
+            strap = Some(sim.add(profiles::heart_rate_strap(HRM, now)).await);
+            // A neighbour's strap, not enrolled: heard, never connected.
+            stranger = Some(
+                sim.add(profiles::heart_rate_strap("C0:FF:EE:00:00:99", now))
+                    .await,
+            );
+        },
         &toml,
         |c| {
             c.patient("p1", &[])
@@ -41,6 +49,8 @@ async fn heart_rate_strap_streams_to_an_alert() {
     assert_eq!(d["connected"], true);
     assert_eq!(d["battery"], 87);
     assert_eq!(d["firmware_revision"], "2.4.1");
+    assert_eq!(ble["devices"].as_array().map(Vec::len), Some(1));
+    assert_eq!(stranger.unwrap().connects(), 0);
 }
 
 fn minutes(n: i64) -> time::Duration {
@@ -144,6 +154,17 @@ async fn shared_cuff_error_reading_second_user_and_held_reading() {
     let expected = unix_ms(now - minutes(1) + time::Duration::seconds(40));
     assert!((ms(held_at) - expected).abs() < 5_000, "{detail}");
     assert_eq!(rig.metric("hearth_ble_readings_held_total", &[]).await, 1.0);
+    let ble = rig.api("/api/ble").await;
+    let offset = ble["devices"][0]["clock_offset_ms"].as_i64().unwrap();
+    assert!((offset - 300_000).abs() < 2_000, "{ble}");
+    let devices = rig.api("/api/devices").await;
+    let u2 = devices
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["id"] == "cuff-1.u2")
+        .unwrap_or_else(|| panic!("{devices}"));
+    assert_eq!(u2["patient"], "p2");
     assert_eq!(
         rig.receiver
             .alerts()
@@ -371,6 +392,14 @@ async fn glucose_meter_500_records_with_a_disconnect_mid_download() {
         (500, 500, 1, 500),
         "no gap, no duplicate"
     );
+    // A figure for docs/bluetooth.md, not an assertion.
+    let span: i64 = sqlx::query_scalar(
+        "SELECT MAX(received_at) - MIN(received_at) FROM readings WHERE device = 'glu-1'",
+    )
+    .fetch_one(db.conn())
+    .await
+    .unwrap();
+    eprintln!("500 glucose records (with a reconnect) received over {span} ms");
     assert_eq!(db.scalar("SELECT COUNT(*) FROM quarantine").await, 0);
     let requests = store.requests.lock().unwrap().clone();
     assert_eq!(requests.len(), 2, "{requests:?}");

@@ -4,7 +4,7 @@
 //! btleplug has no adapter power switch; the power cycle goes through bluez-async (btleplug's own BlueZ layer)
 //! setting `org.bluez.Adapter1.Powered`.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -29,6 +29,9 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
 #[derive(Clone)]
 pub struct BluezCentral {
     adapter: Adapter,
+    /// Only these addresses have their adverts read (None: all). BlueZ reports every advert of every device nearby;
+    /// reading each one's properties would be two D-Bus calls per advert.
+    interest: Option<Arc<HashSet<String>>>,
 }
 
 impl BluezCentral {
@@ -41,10 +44,27 @@ impl BluezCentral {
             .into_iter()
             .next()
             .ok_or(RadioError::NoAdapter)?;
-        Ok(BluezCentral { adapter })
+        Ok(BluezCentral {
+            adapter,
+            interest: None,
+        })
+    }
+
+    /// Reads adverts only of these addresses; others are reported as [`RadioEvent::Heard`].
+    pub fn only(mut self, addresses: impl IntoIterator<Item = String>) -> BluezCentral {
+        self.interest = Some(Arc::new(
+            addresses
+                .into_iter()
+                .map(|a| a.to_ascii_uppercase())
+                .collect(),
+        ));
+        self
     }
 
     async fn address_of(&self, id: &btleplug::platform::PeripheralId) -> Option<String> {
+        if let Some(a) = address_from_id(id) {
+            return Some(a);
+        }
         let p = self.adapter.peripheral(id).await.ok()?;
         Some(p.address().to_string().to_uppercase())
     }
@@ -55,6 +75,13 @@ impl BluezCentral {
             .into_iter()
             .find(|p| p.address().to_string().eq_ignore_ascii_case(address)))
     }
+}
+
+/// The address in a BlueZ device id (`hci0/dev_AA_BB_CC_DD_EE_FF`), without asking BlueZ.
+fn address_from_id(id: &btleplug::platform::PeripheralId) -> Option<String> {
+    let s = id.to_string();
+    let dev = s.rsplit_once("dev_")?.1;
+    super::config::parse_address(&dev.replace('_', ":"))
 }
 
 /// Maps btleplug's error, singling out BlueZ's `InProgress` (the symptom of a wedged adapter).
@@ -118,6 +145,11 @@ impl BleCentral for BluezCentral {
                     | ServiceDataAdvertisement { id, .. }
                     | ServicesAdvertisement { id, .. }
                     | RssiUpdate { id, .. } => {
+                        if let (Some(only), Some(a)) = (&me.interest, address_from_id(&id))
+                            && !only.contains(&a)
+                        {
+                            return Some(RadioEvent::Heard(a));
+                        }
                         // Read the whole state: the first ServiceData of a new device comes with no event of its own.
                         let p = me.adapter.peripheral(&id).await.ok()?;
                         let props = p.properties().await.ok().flatten()?;

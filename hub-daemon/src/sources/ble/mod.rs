@@ -213,7 +213,7 @@ impl<R: BleCentral, C: Clock> Scanner<R, C> {
                 ev = events.next() => match ev {
                     None => return Ok(Restart::StreamEnded),
                     Some(ev) => {
-                        if matches!(ev, RadioEvent::Seen(_)) {
+                        if matches!(ev, RadioEvent::Seen(_) | RadioEvent::Heard(_)) {
                             self.health.heard();
                         }
                         self.event(ev).await?;
@@ -321,7 +321,7 @@ impl<R: BleCentral, C: Clock> Scanner<R, C> {
                     bump(&s.disconnected);
                 }
             }
-            RadioEvent::Connected(_) => {}
+            RadioEvent::Connected(_) | RadioEvent::Heard(_) => {}
         }
         Ok(())
     }

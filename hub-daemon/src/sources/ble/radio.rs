@@ -39,6 +39,8 @@ pub struct Advert {
 pub enum RadioEvent {
     /// A device was seen (discovered, an advert, an RSSI update); carries what is known of it now.
     Seen(Advert),
+    /// A device the central was told not to care about was heard (a sign the radio works; nothing read).
+    Heard(String),
     Connected(String),
     Disconnected(String),
 }
