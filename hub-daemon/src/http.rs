@@ -7,14 +7,17 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use metrics_exporter_prometheus::PrometheusHandle;
 use serde::Deserialize;
 
+use crate::clock::Millis;
 use crate::config::Config;
-use crate::core::alert_message;
+use crate::core::{CoreInput, alert_message};
 use crate::store::Store;
+
+mod checkins;
 
 #[derive(Clone)]
 pub struct HttpState {
@@ -24,6 +27,16 @@ pub struct HttpState {
     pub ready: Arc<AtomicBool>,
     /// Bluetooth radio health, when the Bluetooth source runs.
     pub ble: Option<Arc<crate::sources::ble::health::BleHealth>>,
+    /// Check-ins go to the core like any source's input.
+    pub core: tokio::sync::mpsc::Sender<CoreInput>,
+    /// The daemon's clock (injected, as everywhere).
+    pub now: Arc<dyn Fn() -> Millis + Send + Sync>,
+}
+
+impl HttpState {
+    fn clock_ms(&self) -> Millis {
+        (self.now)()
+    }
 }
 
 pub fn router(state: HttpState) -> Router {
@@ -36,6 +49,7 @@ pub fn router(state: HttpState) -> Router {
         .route("/api/outbox", get(outbox))
         .route("/api/quarantine", get(quarantine))
         .route("/api/ble", get(ble))
+        .route("/api/checkins/{patient}", post(checkins::post))
         .with_state(state)
 }
 
