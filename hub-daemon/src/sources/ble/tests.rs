@@ -344,3 +344,76 @@ async fn watchdog_power_cycles_an_adapter_stuck_in_progress() {
     stop.cancel();
     task.await.unwrap();
 }
+
+fn motion(counter: Option<u32>, on: bool, key: &[u8; 16]) -> Vec<u8> {
+    use hearth_protocol::bthome::{self, Advert, Binary, Object};
+    let mut objects = heapless::Vec::new();
+    let _ = objects.push(Object::Binary {
+        kind: Binary::Motion,
+        on,
+    });
+    let advert = Advert {
+        encrypted: counter.is_some(),
+        trigger_based: true,
+        counter,
+        packet_id: None,
+        objects,
+    };
+    let mut out = [0u8; 64];
+    let n = bthome::encode(
+        &advert,
+        [0x54, 0x48, 0xE6, 0x8F, 0x80, 0xA5],
+        counter.map(|_| key),
+        &mut out,
+    )
+    .unwrap();
+    out[..n].to_vec()
+}
+
+#[tokio::test]
+async fn bthome_counter_is_the_sequence_and_replays_repeats_downgrades_are_told_apart() {
+    let key = [7u8; 16];
+    let (core, seen) = fake_core();
+    // The store has counter 4 from before a restart.
+    let sink = Sink::with_last(core, hub_clock(), HashMap::from([("m".to_string(), 4)]));
+    let dev = BleDevice {
+        id: "m".into(),
+        address: "54:48:E6:8F:80:A5".into(),
+        profile: Profile::Bthome,
+        patient: Some("p".into()),
+        users: Default::default(),
+        bthome_key: Some(hex::encode(key)),
+    };
+    let mut state = super::adverts::BthomeState::default();
+    let five = motion(Some(5), true, &key);
+    for data in [
+        motion(Some(4), true, &key), // the advert stored last before the restart, repeated: dropped
+        motion(Some(3), true, &key), // older: a replay across the restart
+        five.clone(),                // new
+        five.clone(),                // BlueZ repeating it: dropped, not a replay
+        motion(Some(6), false, &key), // new
+        five,                        // replay
+        motion(None, true, &key),    // plaintext from a keyed device
+    ] {
+        state.advert(&dev, &data, &sink).await.unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let seen = seen.lock().unwrap();
+    let summary: Vec<String> = seen
+        .iter()
+        .map(|r| match r {
+            Ok(p) => format!("seq {}", p.seq),
+            Err((reason, _)) => reason.as_str().to_string(),
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        vec![
+            "replayed_sequence",
+            "seq 5",
+            "seq 6",
+            "replayed_sequence",
+            "bad_mac"
+        ]
+    );
+}
