@@ -684,3 +684,43 @@ async fn bluez_appearing_after_the_hub_is_picked_up() {
     assert_eq!(alert.value_f64(), Some(150.0));
     assert_eq!(hub.starts(), 1);
 }
+
+const HRM4: &str = "C0:FF:EE:00:00:09";
+
+/// Connects keep failing with `org.bluez.Error.InProgress`: after three in a row the adapter is power-cycled (cause
+/// `in_progress`), and the strap is connected once BlueZ answers again; each failure is counted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn repeated_in_progress_connects_power_cycle_the_adapter() {
+    let now = OffsetDateTime::now_utc();
+    let mut strap = None;
+    let toml = format!(
+        "{FAST_BLE}{}",
+        ble_device("hrm-4", HRM4, "heart_rate", "p1")
+    );
+    let rig = BleRig::start(
+        async |sim| {
+            let s = sim.add(profiles::heart_rate_strap(HRM4, now)).await;
+            for _ in 0..3 {
+                s.fail_next_connect("InProgress");
+            }
+            strap = Some(s);
+        },
+        &toml,
+        |c| c.patient("p1", &[]),
+    )
+    .await;
+    let strap = strap.unwrap();
+    strap.wait_subscribed(HEART_RATE, BLE_TIMEOUT).await;
+    rig.wait_metric(
+        "hearth_ble_adapter_recoveries_total",
+        &[("cause", "in_progress")],
+        |v| v == 1.0,
+    )
+    .await;
+    assert!(rig.sim.power_cycles() >= 1);
+    assert_eq!(
+        rig.metric("hearth_ble_connect_failures_total", &[("device", "hrm-4")])
+            .await,
+        3.0
+    );
+}
