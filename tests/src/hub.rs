@@ -139,6 +139,8 @@ pub struct HubConfig {
     pub devices: Vec<Device>,
     pub patients: Vec<Patient>,
     pub rules: Vec<Rule>,
+    /// `[[serial]]` port paths (`tcp:HOST:PORT` or a device).
+    pub serial: Vec<String>,
 }
 
 impl HubConfig {
@@ -160,7 +162,14 @@ impl HubConfig {
             devices: Vec::new(),
             patients: Vec::new(),
             rules: Vec::new(),
+            serial: Vec::new(),
         }
+    }
+
+    /// Reads board frames from a serial line (`tcp:HOST:PORT` or a device path).
+    pub fn serial_port(mut self, path: &str) -> Self {
+        self.serial.push(path.into());
+        self
     }
 
     pub fn sensors(mut self, sensors: SensorsBroker) -> Self {
@@ -278,6 +287,9 @@ impl HubConfig {
         }
         for r in &self.rules {
             r.write_toml(&mut s, "rules");
+        }
+        for path in &self.serial {
+            let _ = writeln!(s, "\n[[serial]]\npath = {}", toml_str(path));
         }
         s
     }

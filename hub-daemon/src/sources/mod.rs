@@ -3,12 +3,14 @@
 //!
 //! - [`endpoint`]: the embedded MQTT endpoint devices connect to (the default, no external service);
 //! - [`mqtt`]: a client of an external broker such as Mosquitto;
+//! - [`serial`]: board frames over a serial line (USB-serial adapter, or TCP serial under QEMU);
 //! - [`json`], [`frames`]: payload parsing shared by both.
 
 pub mod endpoint;
 pub mod frames;
 pub mod json;
 pub mod mqtt;
+pub mod serial;
 
 use crate::core::{Rejection, rejection};
 use crate::gate::Registry;
