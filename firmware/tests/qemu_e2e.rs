@@ -29,7 +29,8 @@ const TEMP_MILLI_C: i32 = 38_500;
 /// weighing, then an ack of seq 2, a resend request and exit.
 fn input() -> String {
     let mut s = String::new();
-    s.push_str("T\n");
+    // No automatic resend: this script acks with `K` at its own pace, and expects exactly one resend (`R`).
+    s.push_str("N\nT\n");
     for spec in [
         PpgSpec::clean(72.0, 0.5),
         PpgSpec {

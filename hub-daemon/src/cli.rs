@@ -72,6 +72,8 @@ enum Command {
     Decode(decode::DecodeCommand),
     /// Score a set of observations with NEWS2 (RCP 2017); prints JSON.
     News2(crate::news2_cmd::News2Args),
+    /// Hardware-in-loop scenarios against the QEMU board or a board on the bench.
+    Hil(crate::hil::HilArgs),
 }
 
 pub fn main() -> ExitCode {
@@ -93,6 +95,7 @@ pub fn main() -> ExitCode {
         }
         Command::Decode(cmd) => decode::run(cmd),
         Command::News2(args) => crate::news2_cmd::run(args),
+        Command::Hil(args) => crate::hil::main(args),
         Command::Run {
             config,
             ready_file,
