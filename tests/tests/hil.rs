@@ -57,7 +57,10 @@ fn hil_scenarios_pass_on_the_qemu_board() {
         .filter(|p| p.extension().is_some_and(|x| x == "toml"))
         .collect();
     scenarios.sort();
-    assert!(scenarios.len() >= 4, "the four required scenarios: {scenarios:?}");
+    assert!(
+        scenarios.len() >= 4,
+        "the four required scenarios: {scenarios:?}"
+    );
     let mut failed = Vec::new();
     for s in &scenarios {
         let out = Command::new(Hub::binary())
@@ -74,4 +77,29 @@ fn hil_scenarios_pass_on_the_qemu_board() {
         }
     }
     assert!(failed.is_empty(), "HIL scenarios failed: {failed:?}");
+
+    // The harness must be able to fail: a sit-down is no fall, so expecting a fall reading is a FAIL, exit 1.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let wrong = dir.path().join("wrong.toml");
+    std::fs::write(
+        &wrong,
+        "name = \"sit-down-is-no-fall\"\n[[step]]\naccel = \"sit_down\"\n\
+         [[expect]]\ncheck = \"readings\"\ncode = \"fall\"\ncount = 1\n",
+    )
+    .expect("write scenario");
+    let out = Command::new(Hub::binary())
+        .args(["hil", "run"])
+        .arg(&wrong)
+        .args(["--board", "qemu", "--elf"])
+        .arg(&elf)
+        .output()
+        .expect("run hearthd hil");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    println!("{stdout}");
+    assert_eq!(out.status.code(), Some(1), "a failing scenario exits 1");
+    assert!(
+        stdout.contains("FAIL 1 fall reading(s) stored at the hub: 0 stored")
+            && stdout.contains("FAIL sit-down-is-no-fall"),
+        "{stdout}"
+    );
 }

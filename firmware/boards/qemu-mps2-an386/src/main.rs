@@ -29,9 +29,9 @@
 use core::fmt::Write as _;
 
 use cortex_m_rt::entry;
+use hearth_board_qemu_mps2_an386::retained::Retained;
 use hearth_board_qemu_mps2_an386::sbcon::{SBCON3_BASE, SbconI2c};
 use hearth_board_qemu_mps2_an386::uart::Uart0;
-use hearth_board_qemu_mps2_an386::retained::Retained;
 use hearth_board_qemu_mps2_an386::{DEVICE_ID, NoInitSeqStore, TEST_KEY, clock, exit};
 use hearth_firmware::drivers::lis3dh::MilliG;
 use hearth_firmware::drivers::max30102::PpgSample;
@@ -187,7 +187,9 @@ fn main() -> ! {
             "K" => {
                 let mut ack = [0u8; MAX_ENCODED_ACK_LEN];
                 if let Some(n) = words.next().and_then(|h| unhex(h, &mut ack))
-                    && queue.on_ack_frame(ack.get(..n).unwrap_or(&[]), &key, DEVICE_ID).is_ok()
+                    && queue
+                        .on_ack_frame(ack.get(..n).unwrap_or(&[]), &key, DEVICE_ID)
+                        .is_ok()
                 {
                     waiting_since = (queue.in_flight() > 0).then(clock::millis);
                 }
