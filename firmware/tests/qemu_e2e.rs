@@ -293,7 +293,7 @@ fn checker_rejects_a_wrong_reading_and_garbage() {
 #[test]
 fn input_script_is_well_formed() {
     let s = input();
-    assert!(s.starts_with("T\n") && s.ends_with("R\nX\n"));
+    assert!(s.starts_with("N\nT\n") && s.ends_with("R\nX\n"));
     assert_eq!(s.lines().filter(|l| l.starts_with("P ")).count(), 400);
     assert!(s.lines().any(|l| l.starts_with("K ")));
 }

@@ -133,13 +133,12 @@ impl Board {
             let _ =
                 tokio::time::timeout(Duration::from_secs(2), q.execute("quit", json!({}))).await;
         }
-        if let Some(mut c) = self.child.take() {
-            if tokio::time::timeout(Duration::from_secs(3), c.wait())
+        if let Some(mut c) = self.child.take()
+            && tokio::time::timeout(Duration::from_secs(3), c.wait())
                 .await
                 .is_err()
-            {
-                let _ = c.kill().await;
-            }
+        {
+            let _ = c.kill().await;
         }
     }
 }
