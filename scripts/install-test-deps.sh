@@ -11,10 +11,12 @@
 #   dbus-daemon       private system buses for the simulated BlueZ in the Bluetooth tests
 #   libdbus-1-dev, pkg-config   building btleplug's D-Bus binding (libdbus-sys)
 #   chromium          the nurse dashboard's browser tests (headless)
+#   libclang-dev, clang   bindgen in nrf-sdc-sys / nrf-mpsl-sys (the nRF52840 board's BLE controller bindings;
+#                     clang itself tells bindgen where its own headers such as stdint.h are)
 #   rustup target thumbv7em-none-eabihf   building the no_std crates for Cortex-M4F
 set -euo pipefail
 
-PACKAGES=(mosquitto qemu-system-arm dbus-daemon libdbus-1-dev pkg-config chromium)
+PACKAGES=(mosquitto qemu-system-arm dbus-daemon libdbus-1-dev pkg-config chromium libclang-dev clang)
 TARGET=thumbv7em-none-eabihf
 
 check_only=false

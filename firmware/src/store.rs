@@ -159,6 +159,11 @@ impl<const SLOTS: usize> FrameQueue<SLOTS> {
         self.get(self.sent)
     }
 
+    /// Frames sent (since the last rewind) and not yet acknowledged.
+    pub fn in_flight(&self) -> usize {
+        self.sent
+    }
+
     pub fn mark_sent(&mut self) {
         self.sent = (self.sent + 1).min(self.len);
     }
@@ -276,6 +281,11 @@ impl<S: SeqStore> SeqCounter<S> {
         let n = self.next;
         self.next += 1;
         Ok(n)
+    }
+
+    /// The number [`SeqCounter::next_seq`] will hand out next (for a board's status line).
+    pub fn peek(&self) -> u32 {
+        self.next
     }
 
     /// Gives the store back.

@@ -29,7 +29,8 @@ const TEMP_MILLI_C: i32 = 38_500;
 /// weighing, then an ack of seq 2, a resend request and exit.
 fn input() -> String {
     let mut s = String::new();
-    s.push_str("T\n");
+    // No automatic resend: this script acks with `K` at its own pace, and expects exactly one resend (`R`).
+    s.push_str("N\nT\n");
     for spec in [
         PpgSpec::clean(72.0, 0.5),
         PpgSpec {
@@ -292,7 +293,7 @@ fn checker_rejects_a_wrong_reading_and_garbage() {
 #[test]
 fn input_script_is_well_formed() {
     let s = input();
-    assert!(s.starts_with("T\n") && s.ends_with("R\nX\n"));
+    assert!(s.starts_with("N\nT\n") && s.ends_with("R\nX\n"));
     assert_eq!(s.lines().filter(|l| l.starts_with("P ")).count(), 400);
     assert!(s.lines().any(|l| l.starts_with("K ")));
 }

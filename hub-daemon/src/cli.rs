@@ -75,6 +75,8 @@ enum Command {
     /// Bluetooth LE: scan for nearby devices, enrol one.
     #[command(subcommand)]
     Ble(crate::sources::ble::cli::BleCommand),
+    /// Hardware-in-loop scenarios against the QEMU board or a board on the bench.
+    Hil(crate::hil::HilArgs),
 }
 
 pub fn main() -> ExitCode {
@@ -97,6 +99,7 @@ pub fn main() -> ExitCode {
         Command::Decode(cmd) => decode::run(cmd),
         Command::News2(args) => crate::news2_cmd::run(args),
         Command::Ble(cmd) => crate::sources::ble::cli::run(cmd),
+        Command::Hil(args) => crate::hil::main(args),
         Command::Run {
             config,
             ready_file,

@@ -44,6 +44,9 @@ pub struct Config {
     /// Bluetooth LE devices and the source's settings.
     #[serde(default)]
     pub ble: crate::sources::ble::config::BleConfig,
+    /// Boards on serial lines (`[[serial]]`, see [`crate::sources::serial`]).
+    #[serde(default)]
+    pub serial: Vec<crate::sources::serial::SerialPortConfig>,
     /// The text it was parsed from (its hash goes into the audit chain).
     #[serde(skip)]
     pub text: String,
@@ -335,6 +338,9 @@ impl Config {
         }
         if self.alerting.tick_ms == 0 {
             return err("alerting.tick_ms", "expected a number of milliseconds > 0");
+        }
+        for (i, p) in self.serial.iter().enumerate() {
+            p.validate().map_err(|m| (format!("serial[{i}].path"), m))?;
         }
         let mut device_ids = HashSet::new();
         for (i, d) in self.devices.iter().enumerate() {

@@ -216,7 +216,11 @@ impl<C: Clock> Core<C> {
                     let source = inb.source;
                     let frame_device = self.ingest(inb, now, &mut batch, &mut touched).await?;
                     if let Some(ack) = ack {
-                        acks.push((ack, frame_device.filter(|_| source == Source::MqttFrame)));
+                        acks.push((
+                            ack,
+                            frame_device
+                                .filter(|_| matches!(source, Source::MqttFrame | Source::Serial)),
+                        ));
                     }
                 }
                 CoreInput::Delivery(d) => {

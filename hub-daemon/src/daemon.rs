@@ -63,6 +63,13 @@ pub async fn run<C: Clock + Clone>(
     let mut core_task = tokio::spawn(core.run(core_rx, control_rx, stop.clone()));
 
     let registry = Arc::new(Registry::from_config(&cfg));
+    let serial = crate::sources::serial::spawn_all(
+        &cfg.serial,
+        registry.clone(),
+        clock.clone(),
+        core_tx.clone(),
+        stop.clone(),
+    );
     let (ready_tx, ready_rx) = oneshot::channel();
     let (sensors, source) = if cfg.sensors.broker == "embedded" {
         let listener = endpoint::bind(cfg.sensors.listen)
@@ -178,6 +185,9 @@ pub async fn run<C: Clock + Clone>(
     stop.cancel();
     let _ = source.await;
     if let Some((_, task)) = ble {
+        let _ = task.await;
+    }
+    for task in serial {
         let _ = task.await;
     }
     let _ = upstream.await;

@@ -13,6 +13,7 @@
 //! - [`store`]: SQLite via sqlx; [`sources`]: MQTT (JSON and board frames); [`broker`]: the embedded broker.
 //! - [`upstream`]: the durable outbox publisher; [`http`]: local HTTP; [`daemon`]: wiring and shutdown.
 //! - [`cli`]: the `hearthd` command line; [`demo`]: the README's demo.
+//! - [`hil`]: the hardware-in-loop harness (`hearthd hil run`).
 
 pub mod broker;
 pub mod cli;
@@ -24,6 +25,7 @@ pub mod daemon;
 pub mod decode;
 pub mod demo;
 pub mod gate;
+pub mod hil;
 pub mod http;
 pub mod model;
 pub mod news2_cmd;

@@ -143,6 +143,8 @@ pub struct HubConfig {
     pub extra_toml: String,
     /// Environment variables for the daemon process (e.g. `DBUS_SYSTEM_BUS_ADDRESS`).
     pub env: Vec<(String, String)>,
+    /// `[[serial]]` port paths (`tcp:HOST:PORT` or a device).
+    pub serial: Vec<String>,
 }
 
 impl HubConfig {
@@ -166,6 +168,7 @@ impl HubConfig {
             rules: Vec::new(),
             extra_toml: String::new(),
             env: Vec::new(),
+            serial: Vec::new(),
         }
     }
 
@@ -178,6 +181,12 @@ impl HubConfig {
     /// Sets an environment variable of the daemon process.
     pub fn env(mut self, key: &str, value: &str) -> Self {
         self.env.push((key.into(), value.into()));
+        self
+    }
+
+    /// Reads board frames from a serial line (`tcp:HOST:PORT` or a device path).
+    pub fn serial_port(mut self, path: &str) -> Self {
+        self.serial.push(path.into());
         self
     }
 
@@ -300,6 +309,9 @@ impl HubConfig {
         }
         for r in &self.rules {
             r.write_toml(&mut s, "rules");
+        }
+        for path in &self.serial {
+            let _ = writeln!(s, "\n[[serial]]\npath = {}", toml_str(path));
         }
         s.push_str(&self.extra_toml);
         s

@@ -3,6 +3,7 @@
 //!
 //! - [`endpoint`]: the embedded MQTT endpoint devices connect to (the default, no external service);
 //! - [`mqtt`]: a client of an external broker such as Mosquitto;
+//! - [`serial`]: board frames over a serial line (USB-serial adapter, or TCP serial under QEMU);
 //! - [`json`], [`frames`]: payload parsing shared by both;
 //! - [`ble`]: Bluetooth LE health devices (GATT) and BTHome sensors, on BlueZ.
 //! - [`notices`]: messages from the hub to the home (reminders), published on the sensor side.
@@ -13,6 +14,7 @@ pub mod frames;
 pub mod json;
 pub mod mqtt;
 pub mod notices;
+pub mod serial;
 
 use hearth_protocol::json::{CheckinMessage, parse_checkin};
 

@@ -5,16 +5,17 @@
 //! - [`uart::Uart0`]: the CMSDK APB UART at 0x4000_4000 (QEMU `-serial`).
 //! - [`sbcon::SbconI2c`]: the SBCon two-wire controller at 0x4002_A000, a bit-banged I2C bus that QEMU's
 //!   `-device tmp105,bus=i2c` attaches to.
-//! - [`NoInitSeqStore`]: the sequence counter's bound in a RAM section that reset does not clear.
+//! - [`NoInitSeqStore`] and [`retained::Retained`]: the sequence counter's bound and the unacknowledged frames in a
+//!   retained-RAM block that a reset does not clear.
 //! - [`exit`]: semihosting exit codes (0 pass, 1 fail), and a panic handler that exits with 1.
 #![no_std]
 
-use core::mem::MaybeUninit;
-use core::ptr::{addr_of_mut, read_volatile, write_volatile};
+use core::ptr::{read_volatile, write_volatile};
 
 use cortex_m_semihosting::debug;
 use hearth_firmware::store::SeqStore;
 
+pub mod retained;
 pub mod sbcon;
 pub mod uart;
 
@@ -40,12 +41,14 @@ fn panic(info: &core::panic::PanicInfo) -> ! {
 /// Magic word marking the no-init store as written by this firmware.
 const SEQ_MAGIC: u32 = 0x4845_5351; // "HESQ"
 
-/// `[magic, bound, !bound]` in `.uninit`: cortex-m-rt neither zeroes nor initialises it, so it survives a warm
-/// reset (watchdog, fault, `SYSRESETREQ`) but not a power cycle. A real board keeps the bound in flash instead (the
-/// nRF52840 board's job); this store is what QEMU, which has no persistent flash, can offer.
-#[unsafe(link_section = ".uninit.HEARTH_SEQ")]
-static mut SEQ_WORDS: MaybeUninit<[u32; 3]> = MaybeUninit::uninit();
-
+/// `[magic, bound, !bound]` at the start of the retained block ([`retained::SEQ_ADDR`]): nothing initialises it, so it
+/// survives a warm reset (watchdog, fault, `SYSRESETREQ`, QEMU's `system_reset`) but not a power cycle. A real board
+/// keeps the bound in flash instead; this is what QEMU, which has no persistent flash, can offer.
+///
+/// It was in cortex-m-rt's `.uninit` section, which QEMU 7.2's `system_reset` also keeps (checked: the counter
+/// resumed at its bound, 65). It moved next to the retained frame queue so that both live outside every linked
+/// section: `.uninit` shares the ELF's RW load segment with `.bss`, and whatever loads that segment (a debug probe,
+/// a loader that zero-fills `.bss` on reset) may clear it.
 /// The [`SeqStore`] over the no-init words. Only one may exist (it is not `Clone`; [`NoInitSeqStore::take`] hands
 /// it out once).
 pub struct NoInitSeqStore {
@@ -65,12 +68,12 @@ impl NoInitSeqStore {
 
     fn words() -> *mut u32 {
         // Only the address is taken; accesses are volatile and confined to the single owner.
-        addr_of_mut!(SEQ_WORDS) as *mut u32
+        retained::SEQ_ADDR as *mut u32
     }
 
     /// Forgets the stored bound (e.g. when a new key is provisioned).
     pub fn erase(&mut self) {
-        // SAFETY: three words inside SEQ_WORDS; sole owner.
+        // SAFETY: three words inside the retained block; sole owner.
         unsafe { write_volatile(Self::words(), 0) }
     }
 }
@@ -80,7 +83,7 @@ impl SeqStore for NoInitSeqStore {
 
     fn load(&mut self) -> Result<Option<u32>, Self::Error> {
         let w = Self::words();
-        // SAFETY: three words inside SEQ_WORDS; reading uninitialised RAM as u32 is fine on this target (any bit
+        // SAFETY: three words inside the retained block; reading uninitialised RAM as u32 is fine on this target (any bit
         // pattern is a valid u32), and the magic and complement reject garbage.
         let (magic, v, inv) = unsafe {
             (

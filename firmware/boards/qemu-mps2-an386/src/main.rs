@@ -1,7 +1,15 @@
 //! Hearth's sensor-board application on QEMU mps2-an386.
 //!
-//! Prints `READY hearth-board <device id>` on UART0, then reads text commands from UART0 (one per line) and sends
-//! every reading as a board frame (COBS, each preceded by a `0x00`) on UART0:
+//! Prints `READY hearth-board <device id> thermometer=ok seq=<next> queued=<n> restored=<yes|no>` on UART0, then
+//! reads text commands from UART0 (one per line) and the hub's ack frames (`0x00 <COBS> 0x00`, as hearthd's serial
+//! source writes them), and sends every reading as a board frame (COBS, each preceded by a `0x00`) on UART0.
+//! Console lines (READY, STATUS) end with `\n` and a `0x00`, so a hub reading frames sees a complete chunk at once.
+//!
+//! Store and forward: frames stay in a queue in retained RAM (it survives a reset, see `retained.rs`) until an ack
+//! covers them. An ack is cumulative ("everything up to seq"), so a newer frame must never reach the hub before an
+//! older one it missed: new frames are sent only when nothing is in flight (the next ack sends them otherwise), and
+//! when frames in flight get no ack within `RESEND_MS` (the hub is away, or the line dropped them) the whole queue
+//! is sent again from the oldest. After a reset, whatever the last boot left unacknowledged is sent first.
 //!
 //! | command | effect |
 //! |---|---|
@@ -21,6 +29,7 @@
 use core::fmt::Write as _;
 
 use cortex_m_rt::entry;
+use hearth_board_qemu_mps2_an386::retained::Retained;
 use hearth_board_qemu_mps2_an386::sbcon::{SBCON3_BASE, SbconI2c};
 use hearth_board_qemu_mps2_an386::uart::Uart0;
 use hearth_board_qemu_mps2_an386::{DEVICE_ID, NoInitSeqStore, TEST_KEY, clock, exit};
@@ -42,6 +51,12 @@ const PPG_RATE: u16 = 25;
 const QUEUE_SLOTS: usize = 16;
 /// An acceleration this far from 1 g during a PPG window means the hand moved.
 const MOTION_MG: i32 = 300;
+/// Sent frames with no ack for this long are all sent again (the hub is away, or an ack was lost).
+const RESEND_MS: u32 = 1000;
+/// Stillness that confirms a fall. The library default (2 s) would put the alert more than 2 s after the impact;
+/// 1 s keeps the three-phase check (free fall, impact, stillness) and lets the alert reach the hub within 2 s of
+/// the impact. A design parameter like the others, not clinically validated.
+const FALL_STILL_MS: u32 = 1000;
 
 #[entry]
 fn main() -> ! {
@@ -59,24 +74,68 @@ fn main() -> ! {
     let Ok(mut seq) = SeqCounter::new(store) else {
         exit(false)
     };
-    let queue = cortex_m::singleton!(: FrameQueue<QUEUE_SLOTS> = FrameQueue::new())
-        .unwrap_or_else(|| exit(false));
+    let next_seq = seq.peek();
+    // SAFETY: once per boot; FrameQueue is plain data (arrays and integers).
+    let (mut retained, restored) = unsafe { Retained::restore(FrameQueue::<QUEUE_SLOTS>::new) };
     let ppg =
         cortex_m::singleton!(: PpgWindow<PPG_N> = PpgWindow::new()).unwrap_or_else(|| exit(false));
     let mut ppg_moving = false;
-    let mut fall = FallDetector::new(FallConfig::default());
+    let mut fall = FallDetector::new(FallConfig {
+        still_ms: FALL_STILL_MS,
+        ..FallConfig::default()
+    });
+    let mut auto_resend = true;
+    // When frames went out with no ack since (None: nothing is waiting for an ack).
+    let mut waiting_since: Option<u32> = None;
     let mut scale = WeightSettler::<32>::new(SettleConfig::default());
 
-    let _ = writeln!(
+    let _ = write!(
         uart,
-        "READY hearth-board {DEVICE_ID} thermometer={}",
-        if thermometer_ok { "ok" } else { "missing" }
+        "READY hearth-board {DEVICE_ID} thermometer={} seq={next_seq} queued={} restored={}\n\0",
+        if thermometer_ok { "ok" } else { "missing" },
+        retained.get().len(),
+        if restored { "yes" } else { "no" },
     );
+    // Whatever the last boot left unacknowledged goes out first, oldest first.
+    retained.get().rewind();
+    if uplink::send_pending(retained.get(), &mut uart).unwrap_or(0) > 0 {
+        waiting_since = Some(clock::millis());
+    }
+    retained.seal();
 
-    let mut line = [0u8; 256];
+    let mut input = Input::new();
     loop {
-        let len = read_line(&mut uart, &mut line);
-        let text = core::str::from_utf8(line.get(..len).unwrap_or(&[])).unwrap_or("");
+        let Some(b) = uart.try_read_byte() else {
+            if auto_resend
+                && retained.get().in_flight() > 0
+                && let Some(since) = waiting_since
+                && clock::millis().wrapping_sub(since) >= RESEND_MS
+            {
+                let queue = retained.get();
+                queue.rewind();
+                let _ = uplink::send_pending(queue, &mut uart);
+                retained.seal();
+                waiting_since = Some(clock::millis());
+            }
+            continue;
+        };
+        let text = match input.push(b) {
+            None => continue,
+            Some(Chunk::Frame(bytes)) => {
+                let queue = retained.get();
+                if queue.on_ack_frame(bytes, &key, DEVICE_ID).is_ok() {
+                    // All in flight acknowledged: what queued up meanwhile goes now.
+                    if queue.in_flight() == 0 {
+                        let _ = uplink::send_pending(queue, &mut uart);
+                    }
+                    waiting_since = (queue.in_flight() > 0).then(clock::millis);
+                    retained.seal();
+                }
+                continue;
+            }
+            Some(Chunk::Line(bytes)) => core::str::from_utf8(bytes).unwrap_or(""),
+        };
+        let queue = retained.get();
         let mut words = text.split_ascii_whitespace();
         let cmd = words.next().unwrap_or("");
         let mut num = || words.next().and_then(|w| w.parse::<i32>().ok());
@@ -127,14 +186,31 @@ fn main() -> ! {
             }
             "K" => {
                 let mut ack = [0u8; MAX_ENCODED_ACK_LEN];
-                if let Some(n) = words.next().and_then(|h| unhex(h, &mut ack)) {
-                    let _ = queue.on_ack_frame(ack.get(..n).unwrap_or(&[]), &key, DEVICE_ID);
+                if let Some(n) = words.next().and_then(|h| unhex(h, &mut ack))
+                    && queue
+                        .on_ack_frame(ack.get(..n).unwrap_or(&[]), &key, DEVICE_ID)
+                        .is_ok()
+                {
+                    waiting_since = (queue.in_flight() > 0).then(clock::millis);
                 }
             }
             "R" => {
                 queue.rewind();
                 let _ = uplink::send_pending(queue, &mut uart);
             }
+            "N" => auto_resend = false,
+            "S" => {
+                let _ = write!(
+                    uart,
+                    "STATUS seq={} queued={} dropped={} acked={}\n\0",
+                    seq.peek(),
+                    queue.len(),
+                    queue.dropped(),
+                    queue.acked().unwrap_or(0)
+                );
+            }
+            // The queue was sealed after the last change, so it survives the reset as it is.
+            "B" => cortex_m::peripheral::SCB::sys_reset(),
             "X" => exit(true),
             _ => {}
         }
@@ -147,23 +223,65 @@ fn main() -> ! {
             if uplink::queue_observations(queue, &mut seq, &key, &id, time, &readings).is_err() {
                 exit(false);
             }
-            let _ = uplink::send_pending(queue, &mut uart);
+            // With frames in flight, the new one waits for their ack (or their resend), never overtaking them. A
+            // scripted test without automatic resend (`N`) gets every frame at once, as before.
+            if (!auto_resend || queue.in_flight() == 0)
+                && uplink::send_pending(queue, &mut uart).unwrap_or(0) > 0
+                && waiting_since.is_none()
+            {
+                waiting_since = Some(clock::millis());
+            }
         }
+        retained.seal();
     }
 }
 
-/// Reads one line (without `\r`/`\n`) into `buf`; an over-long line is truncated.
-fn read_line(uart: &mut Uart0, buf: &mut [u8]) -> usize {
-    let mut n = 0;
-    loop {
-        match uart.read_byte() {
-            b'\n' => return n,
-            b'\r' => {}
+/// What the UART brought: a text command line, or a `0x00`-delimited frame (the hub's ack).
+enum Chunk<'a> {
+    Line(&'a [u8]),
+    Frame(&'a [u8]),
+}
+
+/// Splits UART input into text lines and `0x00`-delimited frames. A `0x00` ends a frame if bytes came before it,
+/// else starts one; inside a frame a newline is data. An over-long line or frame is truncated (and then fails to
+/// parse or verify).
+struct Input {
+    buf: [u8; 256],
+    len: usize,
+    in_frame: bool,
+}
+
+impl Input {
+    const fn new() -> Self {
+        Input {
+            buf: [0; 256],
+            len: 0,
+            in_frame: false,
+        }
+    }
+
+    fn push(&mut self, b: u8) -> Option<Chunk<'_>> {
+        match b {
+            0 if self.len > 0 => {
+                let n = core::mem::take(&mut self.len);
+                self.in_frame = false;
+                self.buf.get(..n).map(Chunk::Frame)
+            }
+            0 => {
+                self.in_frame = true;
+                None
+            }
+            b'\n' if !self.in_frame => {
+                let n = core::mem::take(&mut self.len);
+                self.buf.get(..n).map(Chunk::Line)
+            }
+            b'\r' if !self.in_frame => None,
             b => {
-                if let Some(slot) = buf.get_mut(n) {
+                if let Some(slot) = self.buf.get_mut(self.len) {
                     *slot = b;
-                    n += 1;
+                    self.len += 1;
                 }
+                None
             }
         }
     }
