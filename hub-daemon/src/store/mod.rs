@@ -7,9 +7,11 @@
 
 pub mod audit;
 mod queries;
+mod readings;
 
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use sqlx::sqlite::{
@@ -18,6 +20,7 @@ use sqlx::sqlite::{
 use sqlx::{QueryBuilder, Row, Sqlite};
 
 pub use queries::*;
+pub use readings::{decode_compact, encode_compact};
 
 use crate::clock::Millis;
 use crate::model::{Alert, Quarantined, Reading, severity_str};
@@ -136,6 +139,8 @@ impl WriteBatch {
 pub struct Store {
     write: SqlitePool,
     read: SqlitePool,
+    /// Interned device and patient ids of the readings table, as committed (store/readings.rs).
+    names: Arc<Mutex<readings::Names>>,
 }
 
 /// Rows per multi-row INSERT (SQLite allows 32766 bound variables).
@@ -158,11 +163,12 @@ impl Store {
             .connect_with(base.clone().create_if_missing(true))
             .await?;
         sqlx::migrate!("./migrations").run(&write).await?;
+        let names = Arc::new(Mutex::new(readings::Names::load(&write).await?));
         let read = SqlitePoolOptions::new()
             .max_connections(4)
             .connect_with(base.read_only(true))
             .await?;
-        Ok(Store { write, read })
+        Ok(Store { write, read, names })
     }
 
     /// Opens an existing database read-only (CLI inspection while the daemon runs).
@@ -177,6 +183,7 @@ impl Store {
         Ok(Store {
             write: read.clone(),
             read,
+            names: Arc::default(),
         })
     }
 
@@ -187,21 +194,8 @@ impl Store {
     /// Commits one batch in a single transaction.
     pub async fn commit(&self, b: &WriteBatch) -> Result<(), StoreError> {
         let mut tx = self.write.begin().await?;
-        for chunk in b.readings.chunks(CHUNK) {
-            let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
-                "INSERT OR IGNORE INTO readings (device, seq, patient, observed_at, time_source, received_at, obs) ",
-            );
-            q.push_values(chunk, |mut row, r| {
-                row.push_bind(&r.device)
-                    .push_bind(r.seq as i64)
-                    .push_bind(&r.patient)
-                    .push_bind(r.observed_at)
-                    .push_bind(r.time_source.as_str())
-                    .push_bind(r.received_at)
-                    .push_bind(encode_obs(&r.obs));
-            });
-            q.build().execute(&mut *tx).await?;
-        }
+        let mut new_names = readings::NewNames::default();
+        readings::insert(&mut tx, &self.names, &b.readings, &mut new_names).await?;
         for chunk in b.quarantine.chunks(CHUNK) {
             let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
                 "INSERT INTO quarantine (received_at, source, device, seq, reason, detail, payload) ",
@@ -329,17 +323,8 @@ impl Store {
         }
         audit::append(&mut tx, b.events.iter().chain(&delivery_events)).await?;
         tx.commit().await?;
+        new_names.publish(&self.names);
         Ok(())
-    }
-
-    /// Whether (device, seq) was committed before — tells a resend from a replay.
-    pub async fn reading_exists(&self, device: &str, seq: u32) -> Result<bool, StoreError> {
-        let row = sqlx::query("SELECT 1 FROM readings WHERE device = ? AND seq = ?")
-            .bind(device)
-            .bind(seq as i64)
-            .fetch_optional(&self.write)
-            .await?;
-        Ok(row.is_some())
     }
 
     /// Evicts the oldest readings while the database uses more than `budget_bytes`. Returns how many were evicted.
@@ -351,12 +336,7 @@ impl Store {
             if used <= budget_bytes {
                 break;
             }
-            let n = sqlx::query(
-                "DELETE FROM readings WHERE id IN (SELECT id FROM readings ORDER BY id LIMIT 2000)",
-            )
-            .execute(&self.write)
-            .await?
-            .rows_affected();
+            let n = self.evict_oldest_readings(2000).await?;
             sqlx::query("DELETE FROM quarantine WHERE id IN (SELECT id FROM quarantine ORDER BY id LIMIT 500)")
                 .execute(&self.write)
                 .await?;
@@ -595,6 +575,96 @@ mod tests {
                 .unwrap()
                 .get(0);
         assert_eq!(counted as u64, evicted, "every eviction is counted");
+    }
+
+    /// A database written by the 0001 schema keeps every reading through migration 0100: same keys, the old JSON
+    /// observations readable, resends still recognised, and new readings stored next to them.
+    #[tokio::test]
+    async fn compact_readings_migration_keeps_existing_rows() {
+        use std::borrow::Cow;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("h.db");
+        {
+            let opts = SqliteConnectOptions::from_str("sqlite:")
+                .unwrap()
+                .filename(&path)
+                .create_if_missing(true);
+            let pool = SqlitePool::connect_with(opts).await.unwrap();
+            let mut old = sqlx::migrate!("./migrations");
+            old.migrations = Cow::Owned(
+                old.migrations
+                    .iter()
+                    .filter(|m| m.version < 100)
+                    .cloned()
+                    .collect(),
+            );
+            old.run(&pool).await.unwrap();
+            sqlx::raw_sql(
+                "INSERT INTO readings (device, seq, patient, observed_at, time_source, received_at, obs) VALUES
+                   ('d', 1, 'p', 1000, 'device', 1005, '{\"spo2\":[97,0]}'),
+                   ('d', 2, 'p', 2000, 'hub', 2000, '{\"spo2\":{\"invalid\":\"nan\"}}'),
+                   ('e', 7, 'q', 1500, 'device', 1600, '{\"heart_rate\":[80,0]}')",
+            )
+            .execute(&pool)
+            .await
+            .unwrap();
+            pool.close().await;
+        }
+        let store = Store::open(&path).await.unwrap();
+        assert!(store.reading_exists("d", 2).await.unwrap());
+        assert!(store.reading_exists("e", 7).await.unwrap());
+        assert!(!store.reading_exists("d", 3).await.unwrap());
+        let mut r = reading(3);
+        r.observed_at = 3000;
+        r.received_at = 3010;
+        store
+            .commit(&WriteBatch {
+                readings: vec![r],
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        let since = store.readings_since(1500).await.unwrap();
+        let got: Vec<(String, String, Millis, Millis, String)> = since;
+        assert_eq!(
+            got,
+            vec![
+                ("q".into(), "e".into(), 1500, 1600, r#"{"heart_rate":[80,0]}"#.into()),
+                ("p".into(), "d".into(), 2000, 2000, r#"{"spo2":{"invalid":"nan"}}"#.into()),
+                ("p".into(), "d".into(), 3000, 3010, r#"{"spo2":[97,0]}"#.into()),
+            ]
+        );
+        let view: Vec<(String, i64, String, String, i64)> = sqlx::query_as(
+            "SELECT device, seq, patient, time_source, received_at FROM readings ORDER BY device, seq",
+        )
+        .fetch_all(store.reader())
+        .await
+        .unwrap();
+        assert_eq!(
+            view,
+            vec![
+                ("d".into(), 1, "p".into(), "device".into(), 1005),
+                ("d".into(), 2, "p".into(), "hub".into(), 2000),
+                ("d".into(), 3, "p".into(), "device".into(), 3010),
+                ("e".into(), 7, "q".into(), "device".into(), 1600),
+            ]
+        );
+        // A resend of a migrated reading is ignored, not duplicated.
+        let mut again = reading(1);
+        again.observed_at = 1000;
+        store
+            .commit(&WriteBatch {
+                readings: vec![again],
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        let n: i64 = sqlx::query("SELECT COUNT(*) FROM readings")
+            .fetch_one(store.reader())
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(n, 4);
     }
 
     #[tokio::test]

@@ -98,24 +98,6 @@ impl Store {
             .collect())
     }
 
-    /// Readings observed since `since`, oldest first: (patient, device, observed_at, received_at, obs JSON).
-    pub async fn readings_since(
-        &self,
-        since: Millis,
-    ) -> Result<Vec<(String, String, Millis, Millis, String)>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT patient, device, observed_at, received_at, obs FROM readings WHERE observed_at >= ?
-             ORDER BY observed_at, id",
-        )
-        .bind(since)
-        .fetch_all(&self.read)
-        .await?;
-        Ok(rows
-            .iter()
-            .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4)))
-            .collect())
-    }
-
     /// Reminders sent since `since`: (patient, schedule, due_at).
     pub async fn reminders_since(
         &self,
