@@ -53,3 +53,7 @@ CREATE VIEW readings AS
     FROM reading_rows r
     JOIN reading_devices d ON d.id = r.device_id
     JOIN reading_patients p ON p.id = r.patient_id;
+
+-- The upstream publisher reads the oldest undelivered message of each patient, in id order; without this index that
+-- walked every outbox row ever written (delivered rows are kept).
+CREATE INDEX outbox_undelivered ON outbox (id) WHERE delivered_at IS NULL;

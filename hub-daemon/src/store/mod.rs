@@ -143,6 +143,9 @@ pub struct Store {
     names: Arc<Mutex<readings::Names>>,
 }
 
+/// The writer connection's page cache, `PRAGMA cache_size` (negative: KiB).
+const WRITER_CACHE_KIB: &str = "-8192";
+
 /// Rows per multi-row INSERT (SQLite allows 32766 bound variables).
 const CHUNK: usize = 400;
 
@@ -160,7 +163,13 @@ impl Store {
         let write = SqlitePoolOptions::new()
             .max_connections(1)
             .min_connections(1)
-            .connect_with(base.clone().create_if_missing(true))
+            // The readings table's hot leaf pages (one per active device) must stay cached, or every insert reads
+            // its page back through the kernel: 8 MiB holds ~2,000 devices' pages (measured: docs/performance.md).
+            .connect_with(
+                base.clone()
+                    .create_if_missing(true)
+                    .pragma("cache_size", WRITER_CACHE_KIB),
+            )
             .await?;
         sqlx::migrate!("./migrations").run(&write).await?;
         let names = Arc::new(Mutex::new(readings::Names::load(&write).await?));
@@ -229,69 +238,72 @@ impl Store {
             );
             q.build().execute(&mut *tx).await?;
         }
-        for a in &b.alerts {
-            let t = a.trigger.as_ref();
-            sqlx::query(
+        // One multi-row statement per kind: each statement is a round trip to the sqlx worker thread. Rows are
+        // applied in order, so two revisions of one alert in a batch leave the later one.
+        for chunk in b.alerts.chunks(CHUNK / 2) {
+            let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
                 "INSERT INTO alerts (id, rev, patient, key, kind, rule, severity, state, device, seq, code, value,
                    observed_at, time_source, raised_at, updated_at, message, escalations, acknowledged,
-                   snoozed_until, assignee, details, incident)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                 ON CONFLICT(id) DO UPDATE SET rev = excluded.rev, rule = excluded.rule, severity = excluded.severity,
+                   snoozed_until, assignee, details, incident) ",
+            );
+            q.push_values(chunk, |mut row, a| {
+                let t = a.trigger.as_ref();
+                row.push_bind(&a.id)
+                    .push_bind(a.rev as i64)
+                    .push_bind(&a.patient)
+                    .push_bind(&a.key)
+                    .push_bind(a.kind.as_str())
+                    .push_bind(&a.rule)
+                    .push_bind(severity_str(a.severity))
+                    .push_bind(a.state.as_str())
+                    .push_bind(t.map(|t| t.device.as_str()))
+                    .push_bind(t.map(|t| t.seq as i64))
+                    .push_bind(t.map(|t| t.code.as_str()))
+                    .push_bind(t.map(|t| t.value))
+                    .push_bind(t.map(|t| t.observed_at))
+                    .push_bind(t.map(|t| t.time_source.as_str()))
+                    .push_bind(a.raised_at)
+                    .push_bind(a.updated_at)
+                    .push_bind(&a.message)
+                    .push_bind(a.escalations as i64)
+                    .push_bind(a.acknowledged)
+                    .push_bind(a.snoozed_until)
+                    .push_bind(a.assignee.as_deref())
+                    .push_bind(a.details.as_ref().map(|d| d.to_string()))
+                    .push_bind(a.incident.as_deref());
+            });
+            q.push(
+                " ON CONFLICT(id) DO UPDATE SET rev = excluded.rev, rule = excluded.rule, severity = excluded.severity,
                    state = excluded.state, device = excluded.device, seq = excluded.seq, code = excluded.code,
                    value = excluded.value, observed_at = excluded.observed_at, time_source = excluded.time_source,
                    updated_at = excluded.updated_at, message = excluded.message, escalations = excluded.escalations,
                    acknowledged = excluded.acknowledged, snoozed_until = excluded.snoozed_until,
                    assignee = excluded.assignee, details = excluded.details, incident = excluded.incident",
-            )
-            .bind(&a.id)
-            .bind(a.rev as i64)
-            .bind(&a.patient)
-            .bind(&a.key)
-            .bind(a.kind.as_str())
-            .bind(&a.rule)
-            .bind(severity_str(a.severity))
-            .bind(a.state.as_str())
-            .bind(t.map(|t| t.device.as_str()))
-            .bind(t.map(|t| t.seq as i64))
-            .bind(t.map(|t| t.code.as_str()))
-            .bind(t.map(|t| t.value))
-            .bind(t.map(|t| t.observed_at))
-            .bind(t.map(|t| t.time_source.as_str()))
-            .bind(a.raised_at)
-            .bind(a.updated_at)
-            .bind(&a.message)
-            .bind(a.escalations as i64)
-            .bind(a.acknowledged)
-            .bind(a.snoozed_until)
-            .bind(a.assignee.as_deref())
-            .bind(a.details.as_ref().map(|d| d.to_string()))
-            .bind(a.incident.as_deref())
-            .execute(&mut *tx)
-            .await?;
+            );
+            q.build().execute(&mut *tx).await?;
         }
-        for o in &b.outbox {
-            sqlx::query(
-                "INSERT OR IGNORE INTO outbox (alert_id, rev, patient, topic, payload, created_at) VALUES (?, ?, ?, ?, ?, ?)",
-            )
-            .bind(&o.alert_id)
-            .bind(o.rev as i64)
-            .bind(&o.patient)
-            .bind(&o.topic)
-            .bind(&o.payload)
-            .bind(o.created_at)
-            .execute(&mut *tx)
-            .await?;
+        for chunk in b.outbox.chunks(CHUNK) {
+            let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
+                "INSERT OR IGNORE INTO outbox (alert_id, rev, patient, topic, payload, created_at) ",
+            );
+            q.push_values(chunk, |mut row, o| {
+                row.push_bind(&o.alert_id)
+                    .push_bind(o.rev as i64)
+                    .push_bind(&o.patient)
+                    .push_bind(&o.topic)
+                    .push_bind(&o.payload)
+                    .push_bind(o.created_at);
+            });
+            q.build().execute(&mut *tx).await?;
         }
-        for (patient, key, state) in &b.rule_state {
-            sqlx::query(
-                "INSERT INTO rule_state (patient, key, state) VALUES (?, ?, ?)
-                 ON CONFLICT(patient, key) DO UPDATE SET state = excluded.state",
-            )
-            .bind(patient)
-            .bind(key)
-            .bind(state)
-            .execute(&mut *tx)
-            .await?;
+        for chunk in b.rule_state.chunks(CHUNK) {
+            let mut q: QueryBuilder<Sqlite> =
+                QueryBuilder::new("INSERT INTO rule_state (patient, key, state) ");
+            q.push_values(chunk, |mut row, (patient, key, state)| {
+                row.push_bind(patient).push_bind(key).push_bind(state);
+            });
+            q.push(" ON CONFLICT(patient, key) DO UPDATE SET state = excluded.state");
+            q.build().execute(&mut *tx).await?;
         }
         for c in &b.checkins {
             sqlx::query(
@@ -629,9 +641,27 @@ mod tests {
         assert_eq!(
             got,
             vec![
-                ("q".into(), "e".into(), 1500, 1600, r#"{"heart_rate":[80,0]}"#.into()),
-                ("p".into(), "d".into(), 2000, 2000, r#"{"spo2":{"invalid":"nan"}}"#.into()),
-                ("p".into(), "d".into(), 3000, 3010, r#"{"spo2":[97,0]}"#.into()),
+                (
+                    "q".into(),
+                    "e".into(),
+                    1500,
+                    1600,
+                    r#"{"heart_rate":[80,0]}"#.into()
+                ),
+                (
+                    "p".into(),
+                    "d".into(),
+                    2000,
+                    2000,
+                    r#"{"spo2":{"invalid":"nan"}}"#.into()
+                ),
+                (
+                    "p".into(),
+                    "d".into(),
+                    3000,
+                    3010,
+                    r#"{"spo2":[97,0]}"#.into()
+                ),
             ]
         );
         let view: Vec<(String, i64, String, String, i64)> = sqlx::query_as(

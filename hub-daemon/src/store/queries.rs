@@ -135,8 +135,12 @@ impl Store {
              FROM outbox o
              WHERE o.delivered_at IS NULL
                AND o.id = (SELECT MIN(i.id) FROM outbox i WHERE i.patient = o.patient AND i.delivered_at IS NULL)
-             ORDER BY o.id",
+             ORDER BY o.id
+             LIMIT ?",
         )
+        // Each busy patient has one head here at most: reading `limit + busy` rows is enough, where the whole
+        // pending outbox was read on every notification before (docs/performance.md).
+        .bind(i64::try_from(limit.saturating_add(busy.len())).unwrap_or(i64::MAX))
         .fetch_all(&self.read)
         .await?;
         Ok(rows
