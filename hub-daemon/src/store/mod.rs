@@ -144,7 +144,9 @@ pub struct Store {
 }
 
 /// The writer connection's page cache, `PRAGMA cache_size` (negative: KiB).
-const WRITER_CACHE_KIB: &str = "-8192";
+const WRITER_CACHE_KIB: &str = "-2048";
+/// The readers' page cache: they read a few outbox and alert pages, and each of them would keep its own 2 MiB.
+const READER_CACHE_KIB: &str = "-512";
 
 /// Rows per multi-row INSERT (SQLite allows 32766 bound variables).
 const CHUNK: usize = 400;
@@ -163,8 +165,9 @@ impl Store {
         let write = SqlitePoolOptions::new()
             .max_connections(1)
             .min_connections(1)
-            // The readings table's hot leaf pages (one per active device) must stay cached, or every insert reads
-            // its page back through the kernel: 8 MiB holds ~2,000 devices' pages (measured: docs/performance.md).
+            // The readings table's hot leaf pages (one per active device) should stay cached, or an insert reads its
+            // page back through the kernel; 2 MiB (SQLite's default) holds ~500 devices' pages. Larger cost RSS
+            // and bought no measurable CPU at 1,000 devices (docs/performance.md).
             .connect_with(
                 base.clone()
                     .create_if_missing(true)
@@ -175,7 +178,7 @@ impl Store {
         let names = Arc::new(Mutex::new(readings::Names::load(&write).await?));
         let read = SqlitePoolOptions::new()
             .max_connections(4)
-            .connect_with(base.read_only(true))
+            .connect_with(base.read_only(true).pragma("cache_size", READER_CACHE_KIB))
             .await?;
         Ok(Store { write, read, names })
     }
