@@ -332,10 +332,7 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         }
-        let mut delivery_events = Vec::new();
-        for d in &b.delivery {
-            delivery_events.extend(apply_delivery(&mut tx, d).await?);
-        }
+        let delivery_events = apply_deliveries(&mut tx, &b.delivery).await?;
         audit::append(&mut tx, b.events.iter().chain(&delivery_events)).await?;
         tx.commit().await?;
         new_names.publish(&self.names);
@@ -412,11 +409,71 @@ impl Store {
     }
 }
 
-/// Records delivery progress on the outbox row; returns the audit event it implies (none for a repeat).
-async fn apply_delivery(
+/// Records delivery progress on the outbox rows — one statement per kind of update, not one per update (each is a
+/// round trip to the sqlx worker) — and returns the audit events they imply, in the order of the updates: every
+/// publish, and the first broker PubAck and first delivery of a message (none for a repeat).
+async fn apply_deliveries(
     tx: &mut sqlx::SqliteConnection,
-    d: &DeliveryUpdate,
-) -> Result<Option<AlertEvent>, sqlx::Error> {
+    updates: &[DeliveryUpdate],
+) -> Result<Vec<AlertEvent>, sqlx::Error> {
+    use std::collections::HashSet;
+    let mut published = Vec::new();
+    let mut pubacked = Vec::new();
+    let mut delivered = Vec::new();
+    for d in updates {
+        match d {
+            DeliveryUpdate::Published { outbox_id, at, .. } => published.push((*outbox_id, *at)),
+            DeliveryUpdate::PubAcked { outbox_id, at, .. } => pubacked.push((*outbox_id, *at)),
+            DeliveryUpdate::Delivered { alert_id, rev, at } => {
+                delivered.push((alert_id.as_str(), *rev as i64, *at))
+            }
+        }
+    }
+    for chunk in published.chunks(CHUNK) {
+        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
+            "UPDATE outbox SET attempts = attempts + v.n, published_at = v.at
+             FROM (SELECT column1 AS id, COUNT(*) AS n, MAX(column2) AS at FROM (",
+        );
+        q.push_values(chunk, |mut row, (id, at)| {
+            row.push_bind(*id).push_bind(*at);
+        });
+        q.push(") GROUP BY column1) AS v WHERE outbox.id = v.id");
+        q.build().execute(&mut *tx).await?;
+    }
+    let mut acked: HashSet<i64> = HashSet::new();
+    for chunk in pubacked.chunks(CHUNK) {
+        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
+            "UPDATE outbox SET puback_at = v.at
+             FROM (SELECT column1 AS id, MIN(column2) AS at FROM (",
+        );
+        q.push_values(chunk, |mut row, (id, at)| {
+            row.push_bind(*id).push_bind(*at);
+        });
+        q.push(
+            ") GROUP BY column1) AS v WHERE outbox.id = v.id AND outbox.puback_at IS NULL RETURNING outbox.id",
+        );
+        for r in q.build().fetch_all(&mut *tx).await? {
+            acked.insert(r.get(0));
+        }
+    }
+    let mut done: HashSet<(String, i64)> = HashSet::new();
+    for chunk in delivered.chunks(CHUNK) {
+        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
+            "UPDATE outbox SET delivered_at = v.at
+             FROM (SELECT column1 AS alert_id, column2 AS rev, MIN(column3) AS at FROM (",
+        );
+        q.push_values(chunk, |mut row, (alert_id, rev, at)| {
+            row.push_bind(*alert_id).push_bind(*rev).push_bind(*at);
+        });
+        q.push(
+            ") GROUP BY column1, column2) AS v
+             WHERE outbox.alert_id = v.alert_id AND outbox.rev = v.rev AND outbox.delivered_at IS NULL
+             RETURNING outbox.alert_id, outbox.rev",
+        );
+        for r in q.build().fetch_all(&mut *tx).await? {
+            done.insert((r.get(0), r.get(1)));
+        }
+    }
     let ev = |alert_id: &str, rev: u32, at: Millis, event: &'static str| AlertEvent {
         alert_id: alert_id.to_string(),
         rev,
@@ -424,54 +481,39 @@ async fn apply_delivery(
         event,
         detail: String::new(),
     };
-    Ok(match d {
-        DeliveryUpdate::Published {
-            outbox_id,
-            alert_id,
-            rev,
-            at,
-            resend,
-        } => {
-            sqlx::query("UPDATE outbox SET attempts = attempts + 1, published_at = ? WHERE id = ?")
-                .bind(at)
-                .bind(outbox_id)
-                .execute(&mut *tx)
-                .await?;
-            Some(ev(
+    let mut events = Vec::new();
+    for d in updates {
+        match d {
+            DeliveryUpdate::Published {
+                alert_id,
+                rev,
+                at,
+                resend,
+                ..
+            } => events.push(ev(
                 alert_id,
                 *rev,
                 *at,
                 if *resend { "resent" } else { "published" },
-            ))
+            )),
+            DeliveryUpdate::PubAcked {
+                outbox_id,
+                alert_id,
+                rev,
+                at,
+            } => {
+                if acked.remove(outbox_id) {
+                    events.push(ev(alert_id, *rev, *at, "broker_puback"));
+                }
+            }
+            DeliveryUpdate::Delivered { alert_id, rev, at } => {
+                if done.remove(&(alert_id.clone(), *rev as i64)) {
+                    events.push(ev(alert_id, *rev, *at, "delivered"));
+                }
+            }
         }
-        DeliveryUpdate::PubAcked {
-            outbox_id,
-            alert_id,
-            rev,
-            at,
-        } => {
-            let n =
-                sqlx::query("UPDATE outbox SET puback_at = ? WHERE id = ? AND puback_at IS NULL")
-                    .bind(at)
-                    .bind(outbox_id)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
-            (n > 0).then(|| ev(alert_id, *rev, *at, "broker_puback"))
-        }
-        DeliveryUpdate::Delivered { alert_id, rev, at } => {
-            let n = sqlx::query(
-                "UPDATE outbox SET delivered_at = ? WHERE alert_id = ? AND rev = ? AND delivered_at IS NULL",
-            )
-            .bind(at)
-            .bind(alert_id)
-            .bind(*rev as i64)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-            (n > 0).then(|| ev(alert_id, *rev, *at, "delivered"))
-        }
-    })
+    }
+    Ok(events)
 }
 
 /// Observations as compact JSON: `{"spo2":[97,0],"heart_rate":{"invalid":"nan"}}` (mantissa, exponent).
@@ -698,6 +740,108 @@ mod tests {
             .unwrap()
             .get(0);
         assert_eq!(n, 4);
+    }
+
+    /// Delivery updates of one batch go in one statement per kind; the audit trail still gets every publish and
+    /// only the first PubAck and delivery of a message, in the order they happened.
+    #[tokio::test]
+    async fn batched_delivery_updates_record_each_first_event_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("h.db")).await.unwrap();
+        let outbox = |alert_id: &str| OutboxInsert {
+            alert_id: alert_id.into(),
+            rev: 1,
+            patient: "p".into(),
+            topic: "t".into(),
+            payload: "{}".into(),
+            created_at: 0,
+        };
+        store
+            .commit(&WriteBatch {
+                outbox: vec![outbox("a"), outbox("b")],
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        let ids: Vec<i64> = sqlx::query_scalar("SELECT id FROM outbox ORDER BY id")
+            .fetch_all(store.reader())
+            .await
+            .unwrap();
+        let published = |i: usize, at, resend| DeliveryUpdate::Published {
+            outbox_id: ids[i],
+            alert_id: ["a", "b"][i].into(),
+            rev: 1,
+            at,
+            resend,
+        };
+        let pubacked = |i: usize, at| DeliveryUpdate::PubAcked {
+            outbox_id: ids[i],
+            alert_id: ["a", "b"][i].into(),
+            rev: 1,
+            at,
+        };
+        let delivered = |a: &str, at| DeliveryUpdate::Delivered {
+            alert_id: a.into(),
+            rev: 1,
+            at,
+        };
+        store
+            .commit(&WriteBatch {
+                delivery: vec![
+                    published(0, 10, false),
+                    published(1, 11, false),
+                    pubacked(0, 12),
+                    published(0, 13, true),
+                    pubacked(0, 14),
+                    delivered("a", 15),
+                    delivered("a", 16),
+                    delivered("zz", 17),
+                ],
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        store
+            .commit(&WriteBatch {
+                delivery: vec![delivered("a", 20), pubacked(1, 21)],
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        let events: Vec<(String, String, i64)> =
+            sqlx::query_as("SELECT alert_id, event, at FROM alert_events ORDER BY id")
+                .fetch_all(store.reader())
+                .await
+                .unwrap();
+        let want = [
+            ("a", "published", 10),
+            ("b", "published", 11),
+            ("a", "broker_puback", 12),
+            ("a", "resent", 13),
+            ("a", "delivered", 15),
+            ("b", "broker_puback", 21),
+        ];
+        assert_eq!(
+            events,
+            want.map(|(a, e, t)| (a.to_string(), e.to_string(), t))
+        );
+        let rows: Vec<(String, i64, Option<i64>, Option<i64>, Option<i64>)> = sqlx::query_as(
+            "SELECT alert_id, attempts, published_at, puback_at, delivered_at FROM outbox ORDER BY id",
+        )
+        .fetch_all(store.reader())
+        .await
+        .unwrap();
+        assert_eq!(
+            rows,
+            vec![
+                ("a".into(), 2, Some(13), Some(12), Some(15)),
+                ("b".into(), 1, Some(11), Some(21), None),
+            ]
+        );
+        assert!(matches!(
+            audit::verify(&store).await.unwrap(),
+            audit::Verdict::Intact { rows: 6, .. }
+        ));
     }
 
     #[tokio::test]
