@@ -825,7 +825,8 @@ mod tests {
             events,
             want.map(|(a, e, t)| (a.to_string(), e.to_string(), t))
         );
-        let rows: Vec<(String, i64, Option<i64>, Option<i64>, Option<i64>)> = sqlx::query_as(
+        type Row = (String, i64, Option<i64>, Option<i64>, Option<i64>);
+        let rows: Vec<Row> = sqlx::query_as(
             "SELECT alert_id, attempts, published_at, puback_at, delivered_at FROM outbox ORDER BY id",
         )
         .fetch_all(store.reader())
