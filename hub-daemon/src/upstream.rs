@@ -253,7 +253,9 @@ impl Publisher {
             return;
         }
         let busy: HashSet<String> = self.in_flight.keys().cloned().collect();
-        let heads = match self.store.outbox_heads(&busy, usize::MAX).await {
+        // Heads awaiting the core's commit of their delivery are skipped below, so read that many more.
+        let want = room.saturating_add(self.awaiting_commit.len());
+        let heads = match self.store.outbox_heads(&busy, want).await {
             Ok(h) => h,
             Err(e) => {
                 tracing::error!(error = %e, "cannot read the outbox");
@@ -261,7 +263,10 @@ impl Publisher {
             }
         };
         let pending: HashSet<i64> = heads.iter().map(|h| h.id).collect();
-        self.awaiting_commit.retain(|id| pending.contains(id));
+        // A head past the last one read may just be beyond the limit: forget only what is surely delivered.
+        let last = heads.iter().map(|h| h.id).max();
+        self.awaiting_commit
+            .retain(|id| pending.contains(id) || last.is_none_or(|l| *id > l));
         let due: Vec<OutboxRow> = heads
             .into_iter()
             .filter(|h| !self.awaiting_commit.contains(&h.id))

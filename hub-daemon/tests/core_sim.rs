@@ -92,11 +92,7 @@ async fn a_device_invalid_value_is_stored_but_never_scored() {
     )
     .await;
     assert!(rig.outbox().await.is_empty());
-    let obs: String = sqlx::query("SELECT obs FROM readings")
-        .fetch_one(rig.store.reader())
-        .await
-        .unwrap()
-        .get(0);
+    let obs = rig.store.readings_since(0).await.unwrap().remove(0).4;
     assert!(obs.contains(r#""spo2":{"invalid":"nan"}"#), "{obs}");
 }
 

@@ -7,9 +7,11 @@
 
 pub mod audit;
 mod queries;
+mod readings;
 
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use sqlx::sqlite::{
@@ -18,6 +20,7 @@ use sqlx::sqlite::{
 use sqlx::{QueryBuilder, Row, Sqlite};
 
 pub use queries::*;
+pub use readings::{decode_compact, encode_compact};
 
 use crate::clock::Millis;
 use crate::model::{Alert, Quarantined, Reading, severity_str};
@@ -139,7 +142,14 @@ impl WriteBatch {
 pub struct Store {
     write: SqlitePool,
     read: SqlitePool,
+    /// Interned device and patient ids of the readings table, as committed (store/readings.rs).
+    names: Arc<Mutex<readings::Names>>,
 }
+
+/// The writer connection's page cache, `PRAGMA cache_size` (negative: KiB).
+const WRITER_CACHE_KIB: &str = "-2048";
+/// The readers' page cache: they read a few outbox and alert pages, and each of them would keep its own 2 MiB.
+const READER_CACHE_KIB: &str = "-512";
 
 /// Rows per multi-row INSERT (SQLite allows 32766 bound variables).
 const CHUNK: usize = 400;
@@ -158,14 +168,22 @@ impl Store {
         let write = SqlitePoolOptions::new()
             .max_connections(1)
             .min_connections(1)
-            .connect_with(base.clone().create_if_missing(true))
+            // The readings table's hot leaf pages (one per active device) should stay cached, or an insert reads its
+            // page back through the kernel; 2 MiB (SQLite's default) holds ~500 devices' pages. Larger cost RSS
+            // and bought no measurable CPU at 1,000 devices (docs/performance.md).
+            .connect_with(
+                base.clone()
+                    .create_if_missing(true)
+                    .pragma("cache_size", WRITER_CACHE_KIB),
+            )
             .await?;
         sqlx::migrate!("./migrations").run(&write).await?;
+        let names = Arc::new(Mutex::new(readings::Names::load(&write).await?));
         let read = SqlitePoolOptions::new()
             .max_connections(4)
-            .connect_with(base.read_only(true))
+            .connect_with(base.read_only(true).pragma("cache_size", READER_CACHE_KIB))
             .await?;
-        Ok(Store { write, read })
+        Ok(Store { write, read, names })
     }
 
     /// Opens an existing database read-only (CLI inspection while the daemon runs).
@@ -180,6 +198,7 @@ impl Store {
         Ok(Store {
             write: read.clone(),
             read,
+            names: Arc::default(),
         })
     }
 
@@ -190,21 +209,8 @@ impl Store {
     /// Commits one batch in a single transaction.
     pub async fn commit(&self, b: &WriteBatch) -> Result<(), StoreError> {
         let mut tx = self.write.begin().await?;
-        for chunk in b.readings.chunks(CHUNK) {
-            let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
-                "INSERT OR IGNORE INTO readings (device, seq, patient, observed_at, time_source, received_at, obs) ",
-            );
-            q.push_values(chunk, |mut row, r| {
-                row.push_bind(&r.device)
-                    .push_bind(r.seq as i64)
-                    .push_bind(&r.patient)
-                    .push_bind(r.observed_at)
-                    .push_bind(r.time_source.as_str())
-                    .push_bind(r.received_at)
-                    .push_bind(encode_obs(&r.obs));
-            });
-            q.build().execute(&mut *tx).await?;
-        }
+        let mut new_names = readings::NewNames::default();
+        readings::insert(&mut tx, &self.names, &b.readings, &mut new_names).await?;
         for chunk in b.quarantine.chunks(CHUNK) {
             let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
                 "INSERT INTO quarantine (received_at, source, device, seq, reason, detail, payload) ",
@@ -238,69 +244,72 @@ impl Store {
             );
             q.build().execute(&mut *tx).await?;
         }
-        for a in &b.alerts {
-            let t = a.trigger.as_ref();
-            sqlx::query(
+        // One multi-row statement per kind: each statement is a round trip to the sqlx worker thread. Rows are
+        // applied in order, so two revisions of one alert in a batch leave the later one.
+        for chunk in b.alerts.chunks(CHUNK / 2) {
+            let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
                 "INSERT INTO alerts (id, rev, patient, key, kind, rule, severity, state, device, seq, code, value,
                    observed_at, time_source, raised_at, updated_at, message, escalations, acknowledged,
-                   snoozed_until, assignee, details, incident)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                 ON CONFLICT(id) DO UPDATE SET rev = excluded.rev, rule = excluded.rule, severity = excluded.severity,
+                   snoozed_until, assignee, details, incident) ",
+            );
+            q.push_values(chunk, |mut row, a| {
+                let t = a.trigger.as_ref();
+                row.push_bind(&a.id)
+                    .push_bind(a.rev as i64)
+                    .push_bind(&a.patient)
+                    .push_bind(&a.key)
+                    .push_bind(a.kind.as_str())
+                    .push_bind(&a.rule)
+                    .push_bind(severity_str(a.severity))
+                    .push_bind(a.state.as_str())
+                    .push_bind(t.map(|t| t.device.as_str()))
+                    .push_bind(t.map(|t| t.seq as i64))
+                    .push_bind(t.map(|t| t.code.as_str()))
+                    .push_bind(t.map(|t| t.value))
+                    .push_bind(t.map(|t| t.observed_at))
+                    .push_bind(t.map(|t| t.time_source.as_str()))
+                    .push_bind(a.raised_at)
+                    .push_bind(a.updated_at)
+                    .push_bind(&a.message)
+                    .push_bind(a.escalations as i64)
+                    .push_bind(a.acknowledged)
+                    .push_bind(a.snoozed_until)
+                    .push_bind(a.assignee.as_deref())
+                    .push_bind(a.details.as_ref().map(|d| d.to_string()))
+                    .push_bind(a.incident.as_deref());
+            });
+            q.push(
+                " ON CONFLICT(id) DO UPDATE SET rev = excluded.rev, rule = excluded.rule, severity = excluded.severity,
                    state = excluded.state, device = excluded.device, seq = excluded.seq, code = excluded.code,
                    value = excluded.value, observed_at = excluded.observed_at, time_source = excluded.time_source,
                    updated_at = excluded.updated_at, message = excluded.message, escalations = excluded.escalations,
                    acknowledged = excluded.acknowledged, snoozed_until = excluded.snoozed_until,
                    assignee = excluded.assignee, details = excluded.details, incident = excluded.incident",
-            )
-            .bind(&a.id)
-            .bind(a.rev as i64)
-            .bind(&a.patient)
-            .bind(&a.key)
-            .bind(a.kind.as_str())
-            .bind(&a.rule)
-            .bind(severity_str(a.severity))
-            .bind(a.state.as_str())
-            .bind(t.map(|t| t.device.as_str()))
-            .bind(t.map(|t| t.seq as i64))
-            .bind(t.map(|t| t.code.as_str()))
-            .bind(t.map(|t| t.value))
-            .bind(t.map(|t| t.observed_at))
-            .bind(t.map(|t| t.time_source.as_str()))
-            .bind(a.raised_at)
-            .bind(a.updated_at)
-            .bind(&a.message)
-            .bind(a.escalations as i64)
-            .bind(a.acknowledged)
-            .bind(a.snoozed_until)
-            .bind(a.assignee.as_deref())
-            .bind(a.details.as_ref().map(|d| d.to_string()))
-            .bind(a.incident.as_deref())
-            .execute(&mut *tx)
-            .await?;
+            );
+            q.build().execute(&mut *tx).await?;
         }
-        for o in &b.outbox {
-            sqlx::query(
-                "INSERT OR IGNORE INTO outbox (alert_id, rev, patient, topic, payload, created_at) VALUES (?, ?, ?, ?, ?, ?)",
-            )
-            .bind(&o.alert_id)
-            .bind(o.rev as i64)
-            .bind(&o.patient)
-            .bind(&o.topic)
-            .bind(&o.payload)
-            .bind(o.created_at)
-            .execute(&mut *tx)
-            .await?;
+        for chunk in b.outbox.chunks(CHUNK) {
+            let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
+                "INSERT OR IGNORE INTO outbox (alert_id, rev, patient, topic, payload, created_at) ",
+            );
+            q.push_values(chunk, |mut row, o| {
+                row.push_bind(&o.alert_id)
+                    .push_bind(o.rev as i64)
+                    .push_bind(&o.patient)
+                    .push_bind(&o.topic)
+                    .push_bind(&o.payload)
+                    .push_bind(o.created_at);
+            });
+            q.build().execute(&mut *tx).await?;
         }
-        for (patient, key, state) in &b.rule_state {
-            sqlx::query(
-                "INSERT INTO rule_state (patient, key, state) VALUES (?, ?, ?)
-                 ON CONFLICT(patient, key) DO UPDATE SET state = excluded.state",
-            )
-            .bind(patient)
-            .bind(key)
-            .bind(state)
-            .execute(&mut *tx)
-            .await?;
+        for chunk in b.rule_state.chunks(CHUNK) {
+            let mut q: QueryBuilder<Sqlite> =
+                QueryBuilder::new("INSERT INTO rule_state (patient, key, state) ");
+            q.push_values(chunk, |mut row, (patient, key, state)| {
+                row.push_bind(patient).push_bind(key).push_bind(state);
+            });
+            q.push(" ON CONFLICT(patient, key) DO UPDATE SET state = excluded.state");
+            q.build().execute(&mut *tx).await?;
         }
         for c in &b.checkins {
             sqlx::query(
@@ -337,23 +346,11 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         }
-        let mut delivery_events = Vec::new();
-        for d in &b.delivery {
-            delivery_events.extend(apply_delivery(&mut tx, d).await?);
-        }
+        let delivery_events = apply_deliveries(&mut tx, &b.delivery).await?;
         audit::append(&mut tx, b.events.iter().chain(&delivery_events)).await?;
         tx.commit().await?;
+        new_names.publish(&self.names);
         Ok(())
-    }
-
-    /// Whether (device, seq) was committed before — tells a resend from a replay.
-    pub async fn reading_exists(&self, device: &str, seq: u32) -> Result<bool, StoreError> {
-        let row = sqlx::query("SELECT 1 FROM readings WHERE device = ? AND seq = ?")
-            .bind(device)
-            .bind(seq as i64)
-            .fetch_optional(&self.write)
-            .await?;
-        Ok(row.is_some())
     }
 
     /// Evicts the oldest readings while the database uses more than `budget_bytes`. Returns how many were evicted.
@@ -365,12 +362,7 @@ impl Store {
             if used <= budget_bytes {
                 break;
             }
-            let n = sqlx::query(
-                "DELETE FROM readings WHERE id IN (SELECT id FROM readings ORDER BY id LIMIT 2000)",
-            )
-            .execute(&self.write)
-            .await?
-            .rows_affected();
+            let n = self.evict_oldest_readings(2000).await?;
             sqlx::query("DELETE FROM quarantine WHERE id IN (SELECT id FROM quarantine ORDER BY id LIMIT 500)")
                 .execute(&self.write)
                 .await?;
@@ -431,11 +423,71 @@ impl Store {
     }
 }
 
-/// Records delivery progress on the outbox row; returns the audit event it implies (none for a repeat).
-async fn apply_delivery(
+/// Records delivery progress on the outbox rows — one statement per kind of update, not one per update (each is a
+/// round trip to the sqlx worker) — and returns the audit events they imply, in the order of the updates: every
+/// publish, and the first broker PubAck and first delivery of a message (none for a repeat).
+async fn apply_deliveries(
     tx: &mut sqlx::SqliteConnection,
-    d: &DeliveryUpdate,
-) -> Result<Option<AlertEvent>, sqlx::Error> {
+    updates: &[DeliveryUpdate],
+) -> Result<Vec<AlertEvent>, sqlx::Error> {
+    use std::collections::HashSet;
+    let mut published = Vec::new();
+    let mut pubacked = Vec::new();
+    let mut delivered = Vec::new();
+    for d in updates {
+        match d {
+            DeliveryUpdate::Published { outbox_id, at, .. } => published.push((*outbox_id, *at)),
+            DeliveryUpdate::PubAcked { outbox_id, at, .. } => pubacked.push((*outbox_id, *at)),
+            DeliveryUpdate::Delivered { alert_id, rev, at } => {
+                delivered.push((alert_id.as_str(), *rev as i64, *at))
+            }
+        }
+    }
+    for chunk in published.chunks(CHUNK) {
+        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
+            "UPDATE outbox SET attempts = attempts + v.n, published_at = v.at
+             FROM (SELECT column1 AS id, COUNT(*) AS n, MAX(column2) AS at FROM (",
+        );
+        q.push_values(chunk, |mut row, (id, at)| {
+            row.push_bind(*id).push_bind(*at);
+        });
+        q.push(") GROUP BY column1) AS v WHERE outbox.id = v.id");
+        q.build().execute(&mut *tx).await?;
+    }
+    let mut acked: HashSet<i64> = HashSet::new();
+    for chunk in pubacked.chunks(CHUNK) {
+        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
+            "UPDATE outbox SET puback_at = v.at
+             FROM (SELECT column1 AS id, MIN(column2) AS at FROM (",
+        );
+        q.push_values(chunk, |mut row, (id, at)| {
+            row.push_bind(*id).push_bind(*at);
+        });
+        q.push(
+            ") GROUP BY column1) AS v WHERE outbox.id = v.id AND outbox.puback_at IS NULL RETURNING outbox.id",
+        );
+        for r in q.build().fetch_all(&mut *tx).await? {
+            acked.insert(r.get(0));
+        }
+    }
+    let mut done: HashSet<(String, i64)> = HashSet::new();
+    for chunk in delivered.chunks(CHUNK) {
+        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
+            "UPDATE outbox SET delivered_at = v.at
+             FROM (SELECT column1 AS alert_id, column2 AS rev, MIN(column3) AS at FROM (",
+        );
+        q.push_values(chunk, |mut row, (alert_id, rev, at)| {
+            row.push_bind(*alert_id).push_bind(*rev).push_bind(*at);
+        });
+        q.push(
+            ") GROUP BY column1, column2) AS v
+             WHERE outbox.alert_id = v.alert_id AND outbox.rev = v.rev AND outbox.delivered_at IS NULL
+             RETURNING outbox.alert_id, outbox.rev",
+        );
+        for r in q.build().fetch_all(&mut *tx).await? {
+            done.insert((r.get(0), r.get(1)));
+        }
+    }
     let ev = |alert_id: &str, rev: u32, at: Millis, event: &'static str| AlertEvent {
         alert_id: alert_id.to_string(),
         rev,
@@ -443,54 +495,39 @@ async fn apply_delivery(
         event,
         detail: String::new(),
     };
-    Ok(match d {
-        DeliveryUpdate::Published {
-            outbox_id,
-            alert_id,
-            rev,
-            at,
-            resend,
-        } => {
-            sqlx::query("UPDATE outbox SET attempts = attempts + 1, published_at = ? WHERE id = ?")
-                .bind(at)
-                .bind(outbox_id)
-                .execute(&mut *tx)
-                .await?;
-            Some(ev(
+    let mut events = Vec::new();
+    for d in updates {
+        match d {
+            DeliveryUpdate::Published {
+                alert_id,
+                rev,
+                at,
+                resend,
+                ..
+            } => events.push(ev(
                 alert_id,
                 *rev,
                 *at,
                 if *resend { "resent" } else { "published" },
-            ))
+            )),
+            DeliveryUpdate::PubAcked {
+                outbox_id,
+                alert_id,
+                rev,
+                at,
+            } => {
+                if acked.remove(outbox_id) {
+                    events.push(ev(alert_id, *rev, *at, "broker_puback"));
+                }
+            }
+            DeliveryUpdate::Delivered { alert_id, rev, at } => {
+                if done.remove(&(alert_id.clone(), *rev as i64)) {
+                    events.push(ev(alert_id, *rev, *at, "delivered"));
+                }
+            }
         }
-        DeliveryUpdate::PubAcked {
-            outbox_id,
-            alert_id,
-            rev,
-            at,
-        } => {
-            let n =
-                sqlx::query("UPDATE outbox SET puback_at = ? WHERE id = ? AND puback_at IS NULL")
-                    .bind(at)
-                    .bind(outbox_id)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
-            (n > 0).then(|| ev(alert_id, *rev, *at, "broker_puback"))
-        }
-        DeliveryUpdate::Delivered { alert_id, rev, at } => {
-            let n = sqlx::query(
-                "UPDATE outbox SET delivered_at = ? WHERE alert_id = ? AND rev = ? AND delivered_at IS NULL",
-            )
-            .bind(at)
-            .bind(alert_id)
-            .bind(*rev as i64)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-            (n > 0).then(|| ev(alert_id, *rev, *at, "delivered"))
-        }
-    })
+    }
+    Ok(events)
 }
 
 /// Observations as compact JSON: `{"spo2":[97,0],"heart_rate":{"invalid":"nan"}}` (mantissa, exponent).
@@ -609,6 +646,217 @@ mod tests {
                 .unwrap()
                 .get(0);
         assert_eq!(counted as u64, evicted, "every eviction is counted");
+    }
+
+    /// A database written by the 0001 schema keeps every reading through migration 0100: same keys, the old JSON
+    /// observations readable, resends still recognised, and new readings stored next to them.
+    #[tokio::test]
+    async fn compact_readings_migration_keeps_existing_rows() {
+        use std::borrow::Cow;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("h.db");
+        {
+            let opts = SqliteConnectOptions::from_str("sqlite:")
+                .unwrap()
+                .filename(&path)
+                .create_if_missing(true);
+            let pool = SqlitePool::connect_with(opts).await.unwrap();
+            let mut old = sqlx::migrate!("./migrations");
+            old.migrations = Cow::Owned(
+                old.migrations
+                    .iter()
+                    .filter(|m| m.version < 100)
+                    .cloned()
+                    .collect(),
+            );
+            old.run(&pool).await.unwrap();
+            sqlx::raw_sql(
+                "INSERT INTO readings (device, seq, patient, observed_at, time_source, received_at, obs) VALUES
+                   ('d', 1, 'p', 1000, 'device', 1005, '{\"spo2\":[97,0]}'),
+                   ('d', 2, 'p', 2000, 'hub', 2000, '{\"spo2\":{\"invalid\":\"nan\"}}'),
+                   ('e', 7, 'q', 1500, 'device', 1600, '{\"heart_rate\":[80,0]}')",
+            )
+            .execute(&pool)
+            .await
+            .unwrap();
+            pool.close().await;
+        }
+        let store = Store::open(&path).await.unwrap();
+        assert!(store.reading_exists("d", 2).await.unwrap());
+        assert!(store.reading_exists("e", 7).await.unwrap());
+        assert!(!store.reading_exists("d", 3).await.unwrap());
+        let mut r = reading(3);
+        r.observed_at = 3000;
+        r.received_at = 3010;
+        store
+            .commit(&WriteBatch {
+                readings: vec![r],
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        let since = store.readings_since(1500).await.unwrap();
+        let got: Vec<(String, String, Millis, Millis, String)> = since;
+        assert_eq!(
+            got,
+            vec![
+                (
+                    "q".into(),
+                    "e".into(),
+                    1500,
+                    1600,
+                    r#"{"heart_rate":[80,0]}"#.into()
+                ),
+                (
+                    "p".into(),
+                    "d".into(),
+                    2000,
+                    2000,
+                    r#"{"spo2":{"invalid":"nan"}}"#.into()
+                ),
+                (
+                    "p".into(),
+                    "d".into(),
+                    3000,
+                    3010,
+                    r#"{"spo2":[97,0]}"#.into()
+                ),
+            ]
+        );
+        let view: Vec<(String, i64, String, String, i64)> = sqlx::query_as(
+            "SELECT device, seq, patient, time_source, received_at FROM readings ORDER BY device, seq",
+        )
+        .fetch_all(store.reader())
+        .await
+        .unwrap();
+        assert_eq!(
+            view,
+            vec![
+                ("d".into(), 1, "p".into(), "device".into(), 1005),
+                ("d".into(), 2, "p".into(), "hub".into(), 2000),
+                ("d".into(), 3, "p".into(), "device".into(), 3010),
+                ("e".into(), 7, "q".into(), "device".into(), 1600),
+            ]
+        );
+        // A resend of a migrated reading is ignored, not duplicated.
+        let mut again = reading(1);
+        again.observed_at = 1000;
+        store
+            .commit(&WriteBatch {
+                readings: vec![again],
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        let n: i64 = sqlx::query("SELECT COUNT(*) FROM readings")
+            .fetch_one(store.reader())
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(n, 4);
+    }
+
+    /// Delivery updates of one batch go in one statement per kind; the audit trail still gets every publish and
+    /// only the first PubAck and delivery of a message, in the order they happened.
+    #[tokio::test]
+    async fn batched_delivery_updates_record_each_first_event_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("h.db")).await.unwrap();
+        let outbox = |alert_id: &str| OutboxInsert {
+            alert_id: alert_id.into(),
+            rev: 1,
+            patient: "p".into(),
+            topic: "t".into(),
+            payload: "{}".into(),
+            created_at: 0,
+        };
+        store
+            .commit(&WriteBatch {
+                outbox: vec![outbox("a"), outbox("b")],
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        let ids: Vec<i64> = sqlx::query_scalar("SELECT id FROM outbox ORDER BY id")
+            .fetch_all(store.reader())
+            .await
+            .unwrap();
+        let published = |i: usize, at, resend| DeliveryUpdate::Published {
+            outbox_id: ids[i],
+            alert_id: ["a", "b"][i].into(),
+            rev: 1,
+            at,
+            resend,
+        };
+        let pubacked = |i: usize, at| DeliveryUpdate::PubAcked {
+            outbox_id: ids[i],
+            alert_id: ["a", "b"][i].into(),
+            rev: 1,
+            at,
+        };
+        let delivered = |a: &str, at| DeliveryUpdate::Delivered {
+            alert_id: a.into(),
+            rev: 1,
+            at,
+        };
+        store
+            .commit(&WriteBatch {
+                delivery: vec![
+                    published(0, 10, false),
+                    published(1, 11, false),
+                    pubacked(0, 12),
+                    published(0, 13, true),
+                    pubacked(0, 14),
+                    delivered("a", 15),
+                    delivered("a", 16),
+                    delivered("zz", 17),
+                ],
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        store
+            .commit(&WriteBatch {
+                delivery: vec![delivered("a", 20), pubacked(1, 21)],
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        let events: Vec<(String, String, i64)> =
+            sqlx::query_as("SELECT alert_id, event, at FROM alert_events ORDER BY id")
+                .fetch_all(store.reader())
+                .await
+                .unwrap();
+        let want = [
+            ("a", "published", 10),
+            ("b", "published", 11),
+            ("a", "broker_puback", 12),
+            ("a", "resent", 13),
+            ("a", "delivered", 15),
+            ("b", "broker_puback", 21),
+        ];
+        assert_eq!(
+            events,
+            want.map(|(a, e, t)| (a.to_string(), e.to_string(), t))
+        );
+        type Row = (String, i64, Option<i64>, Option<i64>, Option<i64>);
+        let rows: Vec<Row> = sqlx::query_as(
+            "SELECT alert_id, attempts, published_at, puback_at, delivered_at FROM outbox ORDER BY id",
+        )
+        .fetch_all(store.reader())
+        .await
+        .unwrap();
+        assert_eq!(
+            rows,
+            vec![
+                ("a".into(), 2, Some(13), Some(12), Some(15)),
+                ("b".into(), 1, Some(11), Some(21), None),
+            ]
+        );
+        assert!(matches!(
+            audit::verify(&store).await.unwrap(),
+            audit::Verdict::Intact { rows: 6, .. }
+        ));
     }
 
     #[tokio::test]

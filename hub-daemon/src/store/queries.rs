@@ -98,24 +98,6 @@ impl Store {
             .collect())
     }
 
-    /// Readings observed since `since`, oldest first: (patient, device, observed_at, received_at, obs JSON).
-    pub async fn readings_since(
-        &self,
-        since: Millis,
-    ) -> Result<Vec<(String, String, Millis, Millis, String)>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT patient, device, observed_at, received_at, obs FROM readings WHERE observed_at >= ?
-             ORDER BY observed_at, id",
-        )
-        .bind(since)
-        .fetch_all(&self.read)
-        .await?;
-        Ok(rows
-            .iter()
-            .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4)))
-            .collect())
-    }
-
     /// Personal baselines from the community hub in the order received: (id, body).
     pub async fn baselines(&self) -> Result<Vec<(String, String)>, StoreError> {
         let rows = sqlx::query("SELECT id, body FROM baselines ORDER BY received_at, rowid")
@@ -161,8 +143,12 @@ impl Store {
              FROM outbox o
              WHERE o.delivered_at IS NULL
                AND o.id = (SELECT MIN(i.id) FROM outbox i WHERE i.patient = o.patient AND i.delivered_at IS NULL)
-             ORDER BY o.id",
+             ORDER BY o.id
+             LIMIT ?",
         )
+        // Each busy patient has one head here at most: reading `limit + busy` rows is enough, where the whole
+        // pending outbox was read on every notification before (docs/performance.md).
+        .bind(i64::try_from(limit.saturating_add(busy.len())).unwrap_or(i64::MAX))
         .fetch_all(&self.read)
         .await?;
         Ok(rows
