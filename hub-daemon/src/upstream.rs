@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hearth_protocol::json::{self, Heartbeat};
-use rumqttc::{AsyncClient, Event, MqttOptions, Outgoing, Packet, QoS, Transport};
+use rumqttc::{AsyncClient, Event, MqttOptions, Outgoing, Packet, QoS};
 use tokio::sync::{Notify, mpsc};
 use tokio_util::sync::CancellationToken;
 
@@ -75,18 +75,11 @@ pub fn mqtt_options(cfg: &Config) -> Result<MqttOptions, UpstreamError> {
             .tls
             .as_ref()
             .ok_or_else(|| UpstreamError::Url("mqtts:// needs [upstream.tls]".into()))?;
-        let read = |p: &std::path::Path| {
-            std::fs::read(p).map_err(|source| UpstreamError::TlsFile {
-                path: p.display().to_string(),
-                source,
-            })
-        };
-        let client_auth = match (&t.cert_file, &t.key_file) {
-            (Some(c), Some(k)) => Some((read(c)?, read(k)?)),
-            _ => None,
-        };
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        opts.set_transport(Transport::tls(read(&t.ca_file)?, client_auth, None));
+        let transport = crate::tls::client_transport(t).map_err(|e| UpstreamError::TlsFile {
+            path: e.path,
+            source: e.source,
+        })?;
+        opts.set_transport(transport);
     }
     Ok(opts)
 }
