@@ -21,6 +21,8 @@ pub enum SensorsBroker {
     Embedded { port: u16 },
     /// `broker = "mqtt://127.0.0.1:port"`.
     External { port: u16 },
+    /// `broker = "mqtts://localhost:port"`; the `[sensors.tls]` table comes from [`HubConfig::extra_toml`].
+    ExternalTls { port: u16 },
 }
 
 /// Which side of the threshold breaches.
@@ -139,6 +141,8 @@ pub struct HubConfig {
     pub devices: Vec<Device>,
     pub patients: Vec<Patient>,
     pub rules: Vec<Rule>,
+    /// TOML appended verbatim (tables such as `[sensors.tls]` or `[sensors.auth]`).
+    pub extra_toml: Vec<String>,
 }
 
 impl HubConfig {
@@ -160,7 +164,14 @@ impl HubConfig {
             devices: Vec::new(),
             patients: Vec::new(),
             rules: Vec::new(),
+            extra_toml: Vec::new(),
         }
+    }
+
+    /// Appends a TOML table to the generated configuration.
+    pub fn extra_toml(mut self, table: &str) -> Self {
+        self.extra_toml.push(table.to_string());
+        self
     }
 
     pub fn sensors(mut self, sensors: SensorsBroker) -> Self {
@@ -227,6 +238,9 @@ impl HubConfig {
             SensorsBroker::External { port } => {
                 let _ = writeln!(s, "broker = \"mqtt://127.0.0.1:{port}\"");
             }
+            SensorsBroker::ExternalTls { port } => {
+                let _ = writeln!(s, "broker = \"mqtts://localhost:{port}\"");
+            }
         }
         let _ = writeln!(
             s,
@@ -278,6 +292,9 @@ impl HubConfig {
         }
         for r in &self.rules {
             r.write_toml(&mut s, "rules");
+        }
+        for t in &self.extra_toml {
+            let _ = writeln!(s, "\n{t}");
         }
         s
     }
@@ -368,7 +385,7 @@ impl Hub {
     /// Port of the broker the sensors publish to (embedded or external).
     pub fn sensors_port(&self) -> u16 {
         match self.config.sensors {
-            SensorsBroker::External { port } => port,
+            SensorsBroker::External { port } | SensorsBroker::ExternalTls { port } => port,
             SensorsBroker::Embedded { .. } => self.ready.sensors_broker.port(),
         }
     }
