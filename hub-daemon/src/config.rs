@@ -403,6 +403,7 @@ impl Config {
                     .map_err(|(k, m)| (format!("patients[{i}].rules[{j}].{k}"), m))?;
             }
         }
+        crate::pseudonym::validate(&self.patients)?;
         for (i, r) in self.rules.iter().enumerate() {
             r.validate()
                 .map_err(|(k, m)| (format!("rules[{i}].{k}"), m))?;

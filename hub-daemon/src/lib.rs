@@ -28,6 +28,7 @@ pub mod gate;
 pub mod http;
 pub mod model;
 pub mod news2_cmd;
+pub mod pseudonym;
 pub mod rules;
 pub mod sources;
 pub mod store;
