@@ -36,6 +36,9 @@ pub enum UpstreamError {
     },
 }
 
+/// Largest packet taken from the community hub's broker.
+const UPSTREAM_MAX_INCOMING: usize = 256 * 1024;
+
 /// What the poll loop forwards.
 enum LinkEvent {
     Up,
@@ -67,6 +70,9 @@ pub fn mqtt_options(cfg: &Config) -> Result<MqttOptions, UpstreamError> {
     opts.set_keep_alive(Duration::from_secs(15))
         // The outbox is the durable state; the broker session need not be.
         .set_clean_session(true)
+        // Above the JSON limit (16 KiB), so an oversized ack or action is read, refused as `too_large` and counted,
+        // instead of breaking the connection (rumqttc's default limit is 10 KiB).
+        .set_max_packet_size(UPSTREAM_MAX_INCOMING, UPSTREAM_MAX_INCOMING)
         .set_request_channel_capacity(cap)
         .set_inflight(cfg.upstream.max_in_flight.min(u16::MAX as usize) as u16);
     if tls {
@@ -290,7 +296,8 @@ impl Publisher {
         let acks = match json::parse_ack(payload) {
             Ok(a) => a,
             Err(e) => {
-                metrics::counter!(m::UPSTREAM_MESSAGES_REJECTED, "topic" => "acks").increment(1);
+                metrics::counter!(m::UPSTREAM_MESSAGES_REJECTED, "topic" => "acks", "reason" => e.as_str())
+                    .increment(1);
                 tracing::warn!(error = %e, "malformed acknowledgement from the community hub");
                 return;
             }
@@ -321,7 +328,8 @@ impl Publisher {
         match json::parse_action(payload) {
             Ok(a) => self.report(CoreInput::Action(a)).await,
             Err(e) => {
-                metrics::counter!(m::UPSTREAM_MESSAGES_REJECTED, "topic" => "actions").increment(1);
+                metrics::counter!(m::UPSTREAM_MESSAGES_REJECTED, "topic" => "actions", "reason" => e.as_str())
+                    .increment(1);
                 tracing::warn!(error = %e, "malformed action from the community hub");
             }
         }
