@@ -17,8 +17,8 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use serde::Deserialize;
 
 /// Refused CONNECTs, by `reason` (`no_credentials`, `unknown_device`, `bad_password`).
@@ -197,10 +197,14 @@ fn parse_file(text: &str, path: &Path) -> Result<Vec<(String, String)>, Credenti
 }
 
 fn check_entry(device: &str, hash: &str) -> Result<(), String> {
-    if device.is_empty() || device.contains(['/', '+', '#', ':']) || device.contains(char::is_whitespace) {
+    if device.is_empty()
+        || device.contains(['/', '+', '#', ':'])
+        || device.contains(char::is_whitespace)
+    {
         return Err(format!("device id {device:?} is not a valid topic level"));
     }
-    let parsed = PasswordHash::new(hash).map_err(|e| format!("device {device}: not a PHC hash ({e})"))?;
+    let parsed =
+        PasswordHash::new(hash).map_err(|e| format!("device {device}: not a PHC hash ({e})"))?;
     if parsed.algorithm.as_str() != "argon2id" {
         return Err(format!(
             "device {device}: expected an argon2id hash, got {}",
@@ -232,7 +236,10 @@ pub fn validate(sensors: &crate::config::Sensors) -> Result<(), (String, String)
         );
     }
     if !tls_url && sensors.tls.is_some() {
-        return err("sensors.tls", "[sensors.tls] is used only with broker = \"mqtts://host:port\"");
+        return err(
+            "sensors.tls",
+            "[sensors.tls] is used only with broker = \"mqtts://host:port\"",
+        );
     }
     if let Some(auth) = &sensors.auth {
         if sensors.broker != "embedded" {
@@ -242,7 +249,8 @@ pub fn validate(sensors: &crate::config::Sensors) -> Result<(), (String, String)
             );
         }
         for (device, hash) in &auth.credentials {
-            check_entry(device, hash).map_err(|m| (format!("sensors.auth.credentials.{device}"), m))?;
+            check_entry(device, hash)
+                .map_err(|m| (format!("sensors.auth.credentials.{device}"), m))?;
         }
         if auth.credentials.is_empty() && auth.credentials_file.is_none() {
             return err("sensors.auth", "expected credentials or credentials_file");
@@ -265,12 +273,15 @@ mod tests {
         let params = argon2::Params::new(1024, 1, 1, None).unwrap();
         let a = Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
         let salt = SaltString::encode_b64(b"0123456789abcdef").unwrap();
-        a.hash_password(password.as_bytes(), &salt).unwrap().to_string()
+        a.hash_password(password.as_bytes(), &salt)
+            .unwrap()
+            .to_string()
     }
 
     fn creds() -> Credentials {
         let mut auth = SensorsAuth::default();
-        auth.credentials.insert("dev-1".into(), quick_hash("s3cret-1"));
+        auth.credentials
+            .insert("dev-1".into(), quick_hash("s3cret-1"));
         Credentials::load(&auth).unwrap()
     }
 
@@ -305,7 +316,10 @@ mod tests {
         let good = quick_hash("a");
         let text = format!("# devices\n\ndev-1:{good}\ndev-2:plaintext\n");
         let e = parse_file(&text, Path::new("devices.passwd")).unwrap_err();
-        assert!(e.to_string().starts_with("devices.passwd:4: device dev-2"), "{e}");
+        assert!(
+            e.to_string().starts_with("devices.passwd:4: device dev-2"),
+            "{e}"
+        );
         let sha = "$5$rounds=1000$salt$abc";
         let e = parse_file(&format!("d:{sha}\n"), Path::new("f")).unwrap_err();
         assert!(e.to_string().contains("f:1"), "{e}");
@@ -351,7 +365,8 @@ mod tests {
         let e = config("broker = \"mqtts://b:8883\"").unwrap_err();
         assert_eq!(e.key, "sensors.tls");
         assert!(config("broker = \"mqtts://b:8883\"\n[sensors.tls]\nca_file = \"ca.pem\"").is_ok());
-        let e = config("broker = \"mqtt://b:1883\"\n[sensors.tls]\nca_file = \"ca.pem\"").unwrap_err();
+        let e =
+            config("broker = \"mqtt://b:1883\"\n[sensors.tls]\nca_file = \"ca.pem\"").unwrap_err();
         assert_eq!(e.key, "sensors.tls");
         let e = config(&format!(
             "broker = \"mqtt://b:1883\"\n[sensors.auth]\ncredentials = {{ d = \"{}\" }}",

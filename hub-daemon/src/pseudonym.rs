@@ -16,7 +16,8 @@ pub fn validate(patients: &[crate::config::Patient]) -> Result<(), (String, Stri
         if is_nhs_number(&p.id) {
             return Err((
                 format!("patients[{i}].id"),
-                "this is an NHS number: use the pseudonym the community team assigned at enrolment".into(),
+                "this is an NHS number: use the pseudonym the community team assigned at enrolment"
+                    .into(),
             ));
         }
     }
@@ -32,7 +33,10 @@ pub fn is_nhs_number(s: &str) -> bool {
         (sep == b' ' || sep == b'-') && b[7] == sep
     };
     let digits: Vec<u32> = if grouped {
-        s.chars().filter(|c| *c != ' ' && *c != '-').filter_map(|c| c.to_digit(10)).collect()
+        s.chars()
+            .filter(|c| *c != ' ' && *c != '-')
+            .filter_map(|c| c.to_digit(10))
+            .collect()
     } else if s.len() == 10 {
         s.chars().filter_map(|c| c.to_digit(10)).collect()
     } else {
@@ -64,13 +68,17 @@ mod tests {
         assert!(!is_nhs_number("9434765918"), "wrong check digit");
         assert!(!is_nhs_number("943 476-5919"), "mixed separators");
         assert!(!is_nhs_number("p-0001"));
-        assert!(!is_nhs_number("PLANTED-NHS-943-476-5919"), "a pseudonym may contain digits");
+        assert!(
+            !is_nhs_number("PLANTED-NHS-943-476-5919"),
+            "a pseudonym may contain digits"
+        );
         assert!(!is_nhs_number("94347659190"));
     }
 
     #[test]
     fn a_configuration_naming_a_patient_by_nhs_number_is_refused() {
-        let raw = "[home]\nid = \"h\"\n[[patients]]\nid = \"p-1\"\n[[patients]]\nid = \"943-476-5919\"\n";
+        let raw =
+            "[home]\nid = \"h\"\n[[patients]]\nid = \"p-1\"\n[[patients]]\nid = \"943-476-5919\"\n";
         let e = crate::config::Config::parse(raw, std::path::Path::new("t.toml")).unwrap_err();
         assert_eq!(e.key, "patients[1].id");
         assert_eq!(e.line, Some(6), "{e}");

@@ -12,11 +12,44 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 const FRAGMENTS: &[&str] = &[
-    "[", "]", "[[", "]]", "\"", "'''", "=", "{", "}", ",", "\n", "#", "\\u0000", "\\", "1e999", "-1", "nan", "inf",
-    "0x10", "18446744073709551616", "true", "[[patients]]\n", "[[devices]]\nid = \"d\"\n", "[sensors.auth]\n",
-    "[sensors.tls]\nca_file = \"x\"\n", "[[rules]]\ncode = \"spo2\"\n", "below = ", "id = \"a/b\"",
-    "\"943-476-5919\"", "listen = \"0.0.0.0:1\"", "broker = \"mqtts://h:1\"", "é", "\u{202e}", "\r\n", "\t",
-    "[home]\nid = \"x\"\n", "a.b.c = 1", "k = [[[[[[[[[[1]]]]]]]]]]",
+    "[",
+    "]",
+    "[[",
+    "]]",
+    "\"",
+    "'''",
+    "=",
+    "{",
+    "}",
+    ",",
+    "\n",
+    "#",
+    "\\u0000",
+    "\\",
+    "1e999",
+    "-1",
+    "nan",
+    "inf",
+    "0x10",
+    "18446744073709551616",
+    "true",
+    "[[patients]]\n",
+    "[[devices]]\nid = \"d\"\n",
+    "[sensors.auth]\n",
+    "[sensors.tls]\nca_file = \"x\"\n",
+    "[[rules]]\ncode = \"spo2\"\n",
+    "below = ",
+    "id = \"a/b\"",
+    "\"943-476-5919\"",
+    "listen = \"0.0.0.0:1\"",
+    "broker = \"mqtts://h:1\"",
+    "é",
+    "\u{202e}",
+    "\r\n",
+    "\t",
+    "[home]\nid = \"x\"\n",
+    "a.b.c = 1",
+    "k = [[[[[[[[[[1]]]]]]]]]]",
 ];
 
 fn mutate(text: &str, rng: &mut StdRng) -> String {
@@ -89,7 +122,11 @@ fn the_config_parser_survives_the_corpus_and_its_mutations() {
     for seed in &seeds {
         let text = std::fs::read_to_string(seed).unwrap();
         for i in 0..=per_file {
-            let input = if i == 0 { text.clone() } else { mutate(&text, &mut rng) };
+            let input = if i == 0 {
+                text.clone()
+            } else {
+                mutate(&text, &mut rng)
+            };
             match Config::parse(&input, Path::new("fuzz.toml")) {
                 Ok(c) => {
                     accepted += 1;
@@ -100,7 +137,10 @@ fn the_config_parser_survives_the_corpus_and_its_mutations() {
                 Err(e) => {
                     refused += 1;
                     let shown = e.to_string();
-                    assert!(shown.starts_with("fuzz.toml"), "unlocated error {shown:?} for:\n{input}");
+                    assert!(
+                        shown.starts_with("fuzz.toml"),
+                        "unlocated error {shown:?} for:\n{input}"
+                    );
                 }
             }
         }

@@ -123,7 +123,10 @@ fn a_million_random_forged_frames_are_all_refused() {
         started.elapsed().as_secs_f64()
     );
     // The families are all represented: replays reach the gate, everything else stops at the MAC or before it.
-    assert!(refused.keys().any(|k| k.starts_with("gate:")), "{refused:?}");
+    assert!(
+        refused.keys().any(|k| k.starts_with("gate:")),
+        "{refused:?}"
+    );
     assert!(refused.contains_key("bad_mac"), "{refused:?}");
     assert!(refused.contains_key("wrong_key"), "{refused:?}");
 }

@@ -59,7 +59,9 @@ fn pki_with(dir: &Path, tag: &str, kind: ServerCert) -> Pki {
     let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
 
     let mut server = match kind {
-        ServerCert::OtherName => CertificateParams::new(vec!["mqtt.example.org".to_string()]).unwrap(),
+        ServerCert::OtherName => {
+            CertificateParams::new(vec!["mqtt.example.org".to_string()]).unwrap()
+        }
         _ => {
             let mut p = CertificateParams::new(vec!["localhost".to_string()]).unwrap();
             p.subject_alt_names

@@ -99,7 +99,11 @@ async fn wait_metric(hub: &Hub, name: &str, labels: &[(&str, &str)], want: f64) 
     let addr = hub.http_addr();
     poll_until(&format!("{name}{labels:?} = {want}"), T, || async {
         let v = http::metric(&http::metrics(addr).await?, name, labels).unwrap_or(0.0);
-        if v == want { Ok(()) } else { Err(format!("{v}")) }
+        if v == want {
+            Ok(())
+        } else {
+            Err(format!("{v}"))
+        }
     })
     .await
 }
@@ -115,16 +119,18 @@ async fn mosquitto_refuses_devices_without_a_current_certificate_from_the_home_c
     let foreign = other_ca.client("dev-4", Validity::Current);
     let broker = secure_broker(dir.path(), &mut ca, &[revoked.serial]);
 
-    let attempt = |name: &str, client: Option<&CertFiles>| {
-        tls_options(name, broker.port(), &ca.cert, client)
-    };
+    let attempt =
+        |name: &str, client: Option<&CertFiles>| tls_options(name, broker.port(), &ca.cert, client);
     let (ok, ..) = connect_outcome(attempt("dev-1", Some(&good))).await;
     assert_eq!(ok, Ok(()), "control: the enrolled device connects");
     for (case, opts) in [
         ("no certificate", attempt("anon", None)),
         ("another CA's certificate", attempt("dev-4", Some(&foreign))),
         ("an expired certificate", attempt("dev-2", Some(&expired))),
-        ("a revoked certificate (CRL)", attempt("dev-3", Some(&revoked))),
+        (
+            "a revoked certificate (CRL)",
+            attempt("dev-3", Some(&revoked)),
+        ),
     ] {
         let (outcome, ..) = connect_outcome(opts).await;
         assert!(

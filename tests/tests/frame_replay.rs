@@ -34,7 +34,11 @@ async fn wait_metric(hub: &Hub, name: &str, labels: &[(&str, &str)], want: f64) 
     let addr = hub.http_addr();
     poll_until(&format!("{name}{labels:?} = {want}"), T, || async {
         let v = http::metric(&http::metrics(addr).await?, name, labels).unwrap_or(0.0);
-        if v == want { Ok(()) } else { Err(format!("{v}")) }
+        if v == want {
+            Ok(())
+        } else {
+            Err(format!("{v}"))
+        }
     })
     .await
 }
@@ -55,7 +59,9 @@ async fn a_replayed_frame_is_refused_after_a_hub_restart() {
     let sim = SensorSim::connect(port, "board-1-link").await;
 
     // What an attacker on the link records: seq 1 (jammed, never reached the hub), 2 and 3 (committed).
-    let recorded: Vec<Vec<u8>> = (1..=3).map(|s| board_frame("board-1", s, 85, &KEY)).collect();
+    let recorded: Vec<Vec<u8>> = (1..=3)
+        .map(|s| board_frame("board-1", s, 85, &KEY))
+        .collect();
     send(&sim, recorded[1].clone(), 2, 1).await;
     send(&sim, recorded[2].clone(), 3, 1).await;
     let first = receiver.wait_for_alert(T, |a| a.patient == "p-b").await;

@@ -230,7 +230,9 @@ async fn session<C: Clock + Clone>(
                 Ok(Packet::Connect(_)) => return Err(ConnError::Protocol("second CONNECT".into())),
                 Ok(Packet::Publish(p)) => {
                     let routed = match &identity {
-                        Some(device) if !device_auth::may_publish(&shared.cfg.prefix, device, &p.topic) => {
+                        Some(device)
+                            if !device_auth::may_publish(&shared.cfg.prefix, device, &p.topic) =>
+                        {
                             denied_publish(device, &p.topic)
                         }
                         _ => super::route(
@@ -277,7 +279,9 @@ async fn session<C: Clock + Clone>(
                         filters.extend(
                             s.filters
                                 .iter()
-                                .filter(|f| allowed_filter(&shared.cfg.prefix, identity.as_deref(), &f.path))
+                                .filter(|f| {
+                                    allowed_filter(&shared.cfg.prefix, identity.as_deref(), &f.path)
+                                })
                                 .map(|f| f.path.clone()),
                         );
                     }
