@@ -13,6 +13,8 @@
 //! - [`store`]: SQLite via sqlx; [`sources`]: MQTT (JSON and board frames); [`broker`]: the embedded broker.
 //! - [`upstream`]: the durable outbox publisher; [`http`]: local HTTP; [`daemon`]: wiring and shutdown.
 //! - [`cli`]: the `hearthd` command line; [`demo`]: the README's demo.
+//! - [`device_auth`]: who may connect and publish on the sensors side; [`tls`]: TLS for the MQTT clients;
+//!   [`pseudonym`]: patient ids are enrolment pseudonyms (docs/security.md).
 
 pub mod broker;
 pub mod cli;

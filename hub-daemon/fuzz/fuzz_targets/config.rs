@@ -12,7 +12,8 @@ fuzz_target!(|data: &[u8]| {
     };
     match Config::parse(text, Path::new("fuzz.toml")) {
         Ok(c) => {
-            let again = Config::parse(&c.text, Path::new("fuzz.toml")).expect("accepted text parses again");
+            let again =
+                Config::parse(&c.text, Path::new("fuzz.toml")).expect("accepted text parses again");
             assert_eq!(again.home.id, c.home.id);
             let _ = (c.patient_of("x"), c.device("x"));
         }
