@@ -319,10 +319,17 @@ async fn session<C: Clock + Clone>(
                     let detail =
                         format!("too_large: MQTT payload of {len} bytes exceeds {MAX_PACKET}");
                     let device = head.topic.rsplit('/').next().map(str::to_string);
-                    let routed = super::Routed {
-                        source: Source::MqttJson,
-                        parsed: Err(rejection(device, None, Reason::Malformed, detail)),
-                        frame_ack_topic: None,
+                    let routed = match &identity {
+                        Some(d)
+                            if !device_auth::may_publish(&shared.cfg.prefix, d, &head.topic) =>
+                        {
+                            denied_publish(d, &head.topic)
+                        }
+                        _ => super::Routed {
+                            source: Source::MqttJson,
+                            parsed: Err(rejection(device, None, Reason::Malformed, detail)),
+                            frame_ack_topic: None,
+                        },
                     };
                     let ctx = HandOver {
                         shared,
