@@ -71,10 +71,15 @@ impl Refusal {
 }
 
 /// Device id → password hash, loaded once at start.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Credentials {
     hashes: HashMap<String, String>,
+    /// Bounds concurrent argon2 verifications (19 MiB each): a flood of logins queues instead of exhausting memory.
+    slots: Arc<tokio::sync::Semaphore>,
 }
+
+/// Logins verified at once; more wait their turn (the CONNECT timeout still applies to the client).
+const VERIFY_CONCURRENCY: usize = 2;
 
 /// Verified against for an unknown device, so that "no such device" and "wrong password" take the same time.
 const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$1w7Y9bOeXIdvKxjUw8YNxx3lZiQBfx5Vw1xzQ+5yM4Y";
@@ -100,7 +105,10 @@ impl Credentials {
                 hashes.insert(device, hash);
             }
         }
-        Ok(Credentials { hashes })
+        Ok(Credentials {
+            hashes,
+            slots: Arc::new(tokio::sync::Semaphore::new(VERIFY_CONCURRENCY)),
+        })
     }
 
     pub fn len(&self) -> usize {
@@ -134,6 +142,9 @@ impl Credentials {
     ) -> Result<String, Refusal> {
         let Some((user, password)) = login else {
             return Err(Refusal::NoCredentials);
+        };
+        let Ok(_slot) = self.slots.acquire().await else {
+            return Err(Refusal::BadPassword);
         };
         let me = self.clone();
         tokio::task::spawn_blocking(move || me.verify(&user, password.as_bytes()))
