@@ -141,8 +141,10 @@ pub struct HubConfig {
     pub devices: Vec<Device>,
     pub patients: Vec<Patient>,
     pub rules: Vec<Rule>,
-    /// TOML appended verbatim (tables such as `[sensors.tls]` or `[sensors.auth]`).
-    pub extra_toml: Vec<String>,
+    /// TOML appended as is (sections other fixtures do not model, e.g. `[ble]`).
+    pub extra_toml: String,
+    /// Environment variables for the daemon process (e.g. `DBUS_SYSTEM_BUS_ADDRESS`).
+    pub env: Vec<(String, String)>,
 }
 
 impl HubConfig {
@@ -164,13 +166,20 @@ impl HubConfig {
             devices: Vec::new(),
             patients: Vec::new(),
             rules: Vec::new(),
-            extra_toml: Vec::new(),
+            extra_toml: String::new(),
+            env: Vec::new(),
         }
     }
 
-    /// Appends a TOML table to the generated configuration.
-    pub fn extra_toml(mut self, table: &str) -> Self {
-        self.extra_toml.push(table.to_string());
+    /// Appends TOML to the generated configuration.
+    pub fn extra_toml(mut self, toml: &str) -> Self {
+        self.extra_toml.push_str(toml);
+        self
+    }
+
+    /// Sets an environment variable of the daemon process.
+    pub fn env(mut self, key: &str, value: &str) -> Self {
+        self.env.push((key.into(), value.into()));
         self
     }
 
@@ -288,14 +297,16 @@ impl HubConfig {
             );
             for r in &p.rules {
                 r.write_toml(&mut s, "patients.rules");
+                // A personal baseline is agreed by a named clinician (the daemon refuses one that is not).
+                s.push_str(
+                    "agreed_by = \"Test clinician\"\nagreed_at = \"2026-11-01T09:00:00Z\"\nreason = \"test baseline\"\n",
+                );
             }
         }
         for r in &self.rules {
             r.write_toml(&mut s, "rules");
         }
-        for t in &self.extra_toml {
-            let _ = writeln!(s, "\n{t}");
-        }
+        s.push_str(&self.extra_toml);
         s
     }
 }
@@ -487,6 +498,9 @@ impl Hub {
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("clone log fd"))
             .stderr(log);
+        for (k, v) in &self.config.env {
+            cmd.env(k, v);
+        }
         if std::env::var_os("RUST_LOG").is_none() {
             cmd.env("RUST_LOG", "info");
         }

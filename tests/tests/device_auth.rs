@@ -155,7 +155,7 @@ async fn through_mosquitto_a_device_can_publish_only_its_own_readings() {
     let broker = secure_broker(dir.path(), &mut ca, &[]);
     let upstream = Mosquitto::start();
     let tls = format!(
-        "[sensors.tls]\nca_file = {:?}\ncert_file = {:?}\nkey_file = {:?}",
+        "\n[sensors.tls]\nca_file = {:?}\ncert_file = {:?}\nkey_file = {:?}\n",
         ca.cert, hub_cert.cert, hub_cert.key
     );
     let hub = Hub::start(
@@ -237,7 +237,7 @@ async fn the_embedded_endpoint_admits_enrolled_devices_only_under_their_own_ids(
         HubConfig::new(upstream.port())
             .patient("p-1", &["dev-1"])
             .patient("p-2", &["dev-2"])
-            .extra_toml(&format!("[sensors.auth]\ncredentials_file = {creds:?}")),
+            .extra_toml(&format!("\n[sensors.auth]\ncredentials_file = {creds:?}\n")),
     )
     .await;
 
