@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
 # Runs every cargo-fuzz target in protocol/fuzz for a bounded time and fails if any of them finds a crash.
 #
-#   scripts/fuzz.sh [SECONDS_PER_TARGET]     (default 20)
+#   scripts/fuzz.sh [SECONDS_PER_TARGET]     (default 20; CI runs `scripts/fuzz.sh 6`, about 3 minutes in all)
+#   FUZZ_CRATES="protocol/fuzz hub-daemon/fuzz" scripts/fuzz.sh 600    (the long run, with the config parser)
 #
-# Seeds come from protocol/fuzz/corpus/<target>/ (committed, read-only here); inputs libFuzzer finds are kept in
-# protocol/fuzz/target/corpus-work/<target>/ (ignored by git) so later runs start from them. A crash leaves its input
-# in protocol/fuzz/artifacts/<target>/; reproduce it with `cargo +nightly fuzz run <target> <that file>`.
+# Needs the nightly toolchain (installed here, minimal profile, if missing) and cargo-fuzz (installed here with
+# `cargo install cargo-fuzz --locked` if missing: ~35 s). Nothing is cached between CI runs.
+#
+# Seeds come from <crate>/corpus/<target>/ (committed, read-only here); inputs libFuzzer finds are kept in
+# <crate>/target/corpus-work/<target>/ (ignored by git) so later runs start from them. A crash leaves its input
+# in <crate>/artifacts/<target>/; reproduce it with `cargo +nightly fuzz run <target> <that file>`.
 # Prints one plain summary line, "fuzz: N passed, N failed", and exits non-zero if anything failed.
 set -uo pipefail
 
@@ -18,16 +22,24 @@ case "$secs" in
 esac
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-cd "$root/protocol/fuzz" || exit 1
 
+if ! rustup toolchain list | grep -q '^nightly'; then
+	echo "installing the nightly toolchain (cargo-fuzz needs it)" >&2
+	rustup toolchain install nightly --profile minimal || exit 1
+fi
 if ! cargo +nightly fuzz --version >/dev/null 2>&1; then
 	echo "installing cargo-fuzz" >&2
 	cargo install cargo-fuzz --locked || exit 1
 fi
 
+total_passed=0
+total_failed=0
+for crate in ${FUZZ_CRATES:-protocol/fuzz}; do
+cd "$root/$crate" || exit 1
+
 mapfile -t targets < <(cargo +nightly fuzz list)
 if [ "${#targets[@]}" -eq 0 ]; then
-	echo "no fuzz targets found" >&2
+	echo "no fuzz targets found in $crate" >&2
 	echo "fuzz: 0 passed, 1 failed"
 	exit 1
 fi
@@ -38,7 +50,7 @@ mkdir -p "$logs"
 # Build every target once up front; a build failure fails them all.
 if ! cargo +nightly fuzz build >"$logs/build.log" 2>&1; then
 	tail -n 40 "$logs/build.log" >&2
-	echo "fuzz: 0 passed, ${#targets[@]} failed"
+	echo "fuzz: 0 passed, ${#targets[@]} failed ($crate does not build)"
 	exit 1
 fi
 
@@ -57,7 +69,7 @@ for t in "${targets[@]}"; do
 		echo "ok      $t: ${runs:-done} (${cov:-cov: ?})"
 		passed=$((passed + 1))
 	else
-		echo "FAILED  $t (log: protocol/fuzz/$log)"
+		echo "FAILED  $t (log: $crate/$log)"
 		grep -E 'panicked|ERROR:|SUMMARY|Test unit written' "$log" | head -n 8 | sed 's/^/        /'
 		failed=$((failed + 1))
 		failed_names+=("$t")
@@ -65,7 +77,11 @@ for t in "${targets[@]}"; do
 done
 
 if [ "$failed" -gt 0 ]; then
-	echo "failed targets: ${failed_names[*]}" >&2
+	echo "failed targets in $crate: ${failed_names[*]}" >&2
 fi
-echo "fuzz: $passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+total_passed=$((total_passed + passed))
+total_failed=$((total_failed + failed))
+done
+
+echo "fuzz: $total_passed passed, $total_failed failed"
+[ "$total_failed" -eq 0 ]

@@ -67,6 +67,8 @@ enum Command {
         #[arg(long)]
         config: PathBuf,
     },
+    /// Read a device's password on stdin; print its `[sensors.auth]` credentials-file line (argon2id).
+    HashPassword { device: String },
     /// Decode a payload for a technician; prints JSON.
     #[command(subcommand)]
     Decode(decode::DecodeCommand),
@@ -96,6 +98,7 @@ pub fn main() -> ExitCode {
             print!("{DEFAULT_CONFIG}");
             ExitCode::SUCCESS
         }
+        Command::HashPassword { device } => crate::device_auth::hash_password_cmd(&device),
         Command::Decode(cmd) => decode::run(cmd),
         Command::News2(args) => crate::news2_cmd::run(args),
         Command::Ble(cmd) => crate::sources::ble::cli::run(cmd),

@@ -68,6 +68,10 @@ pub struct Sensors {
     pub listen: SocketAddr,
     /// Most unacknowledged readings the broker may hand the hub at once (back-pressure window).
     pub max_inflight: u16,
+    /// TLS (and the hub's client certificate) for an external `mqtts://` sensors broker.
+    pub tls: Option<Tls>,
+    /// Device credentials for the embedded endpoint (`crate::device_auth`).
+    pub auth: Option<crate::device_auth::SensorsAuth>,
 }
 
 impl Default for Sensors {
@@ -77,6 +81,8 @@ impl Default for Sensors {
             topic_prefix: "hub".into(),
             listen: "127.0.0.1:1884".parse().expect("static address"),
             max_inflight: 1000,
+            tls: None,
+            auth: None,
         }
     }
 }
@@ -309,6 +315,7 @@ impl Config {
         if self.sensors.broker != "embedded" {
             broker_addr(&self.sensors.broker).map_err(|m| ("sensors.broker".to_string(), m))?;
         }
+        crate::device_auth::validate(&self.sensors)?;
         broker_addr(&self.upstream.broker).map_err(|m| ("upstream.broker".to_string(), m))?;
         if self.upstream.broker.starts_with("mqtts://") && self.upstream.tls.is_none() {
             return err(
@@ -444,6 +451,7 @@ impl Config {
                 }
             }
         }
+        crate::pseudonym::validate(&self.patients)?;
         for (i, r) in self.rules.iter().enumerate() {
             r.validate()
                 .map_err(|(k, m)| (format!("rules[{i}].{k}"), m))?;

@@ -80,6 +80,12 @@ pub async fn run<C: Clock + Clone>(
             prefix: cfg.sensors.topic_prefix.clone(),
             max_inflight: cfg.sensors.max_inflight as usize,
             registry,
+            credentials: match &cfg.sensors.auth {
+                Some(a) => Some(Arc::new(
+                    crate::device_auth::Credentials::load(a).context("sensors.auth")?,
+                )),
+                None => None,
+            },
         };
         let _ = ready_tx.send(());
         let task = tokio::spawn(endpoint::serve(
@@ -105,6 +111,10 @@ pub async fn run<C: Clock + Clone>(
             prefix: cfg.sensors.topic_prefix.clone(),
             max_inflight: cfg.sensors.max_inflight,
             registry,
+            transport: match &cfg.sensors.tls {
+                Some(t) => Some(crate::tls::client_transport(t).context("sensors.tls")?),
+                None => None,
+            },
         };
         let task = tokio::spawn(mqtt::run(
             source_cfg,

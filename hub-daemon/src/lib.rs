@@ -14,6 +14,8 @@
 //! - [`upstream`]: the durable outbox publisher; [`http`]: local HTTP; [`daemon`]: wiring and shutdown.
 //! - [`cli`]: the `hearthd` command line; [`demo`]: the README's demo.
 //! - [`hil`]: the hardware-in-loop harness (`hearthd hil run`).
+//! - [`device_auth`]: who may connect and publish on the sensors side; [`tls`]: TLS for the MQTT clients;
+//!   [`pseudonym`]: patient ids are enrolment pseudonyms (docs/security.md).
 
 pub mod broker;
 pub mod cli;
@@ -24,13 +26,16 @@ pub mod core;
 pub mod daemon;
 pub mod decode;
 pub mod demo;
+pub mod device_auth;
 pub mod gate;
 pub mod hil;
 pub mod http;
 pub mod model;
 pub mod news2_cmd;
+pub mod pseudonym;
 pub mod rules;
 pub mod sources;
 pub mod store;
 pub mod telemetry;
+pub mod tls;
 pub mod upstream;

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hearth_protocol::json::{self, Heartbeat};
-use rumqttc::{AsyncClient, Event, MqttOptions, Outgoing, Packet, QoS, Transport};
+use rumqttc::{AsyncClient, Event, MqttOptions, Outgoing, Packet, QoS};
 use tokio::sync::{Notify, mpsc};
 use tokio_util::sync::CancellationToken;
 
@@ -35,6 +35,9 @@ pub enum UpstreamError {
         source: std::io::Error,
     },
 }
+
+/// Largest packet taken from the community hub's broker.
+const UPSTREAM_MAX_INCOMING: usize = 256 * 1024;
 
 /// What the poll loop forwards.
 enum LinkEvent {
@@ -67,6 +70,9 @@ pub fn mqtt_options(cfg: &Config) -> Result<MqttOptions, UpstreamError> {
     opts.set_keep_alive(Duration::from_secs(15))
         // The outbox is the durable state; the broker session need not be.
         .set_clean_session(true)
+        // Above the JSON limit (16 KiB), so an oversized ack or action is read, refused as `too_large` and counted,
+        // instead of breaking the connection (rumqttc's default limit is 10 KiB).
+        .set_max_packet_size(UPSTREAM_MAX_INCOMING, UPSTREAM_MAX_INCOMING)
         .set_request_channel_capacity(cap)
         .set_inflight(cfg.upstream.max_in_flight.min(u16::MAX as usize) as u16);
     if tls {
@@ -75,18 +81,11 @@ pub fn mqtt_options(cfg: &Config) -> Result<MqttOptions, UpstreamError> {
             .tls
             .as_ref()
             .ok_or_else(|| UpstreamError::Url("mqtts:// needs [upstream.tls]".into()))?;
-        let read = |p: &std::path::Path| {
-            std::fs::read(p).map_err(|source| UpstreamError::TlsFile {
-                path: p.display().to_string(),
-                source,
-            })
-        };
-        let client_auth = match (&t.cert_file, &t.key_file) {
-            (Some(c), Some(k)) => Some((read(c)?, read(k)?)),
-            _ => None,
-        };
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        opts.set_transport(Transport::tls(read(&t.ca_file)?, client_auth, None));
+        let transport = crate::tls::client_transport(t).map_err(|e| UpstreamError::TlsFile {
+            path: e.path,
+            source: e.source,
+        })?;
+        opts.set_transport(transport);
     }
     Ok(opts)
 }
@@ -306,7 +305,8 @@ impl Publisher {
         let acks = match json::parse_ack(payload) {
             Ok(a) => a,
             Err(e) => {
-                metrics::counter!(m::UPSTREAM_MESSAGES_REJECTED, "topic" => "acks").increment(1);
+                metrics::counter!(m::UPSTREAM_MESSAGES_REJECTED, "topic" => "acks", "reason" => e.as_str())
+                    .increment(1);
                 tracing::warn!(error = %e, "malformed acknowledgement from the community hub");
                 return;
             }
@@ -337,7 +337,8 @@ impl Publisher {
         match json::parse_action(payload) {
             Ok(a) => self.report(CoreInput::Action(a)).await,
             Err(e) => {
-                metrics::counter!(m::UPSTREAM_MESSAGES_REJECTED, "topic" => "actions").increment(1);
+                metrics::counter!(m::UPSTREAM_MESSAGES_REJECTED, "topic" => "actions", "reason" => e.as_str())
+                    .increment(1);
                 tracing::warn!(error = %e, "malformed action from the community hub");
             }
         }

@@ -1,5 +1,6 @@
 //! `mqtts://` upstream: alerts reach a Mosquitto that requires TLS client certificates (generated here), and a
-//! daemon that cannot verify the server delivers nothing and raises `upstream_unreachable`.
+//! daemon that cannot verify the server — another CA, an expired certificate, a certificate for another name, or no
+//! TLS at all on the port — delivers nothing and raises `upstream_unreachable`.
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -33,8 +34,22 @@ fn write(dir: &Path, name: &str, pem: String) -> PathBuf {
     p
 }
 
+/// What is wrong with the server's certificate.
+#[derive(Clone, Copy)]
+enum ServerCert {
+    Good,
+    /// Valid in 2020 only.
+    Expired,
+    /// For `mqtt.example.org`, not the `localhost` the hub dials.
+    OtherName,
+}
+
 /// A CA, a server certificate for localhost/127.0.0.1 and a client certificate for the home, made at test time.
 fn pki(dir: &Path, tag: &str) -> Pki {
+    pki_with(dir, tag, ServerCert::Good)
+}
+
+fn pki_with(dir: &Path, tag: &str, kind: ServerCert) -> Pki {
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     ca_params
@@ -43,10 +58,21 @@ fn pki(dir: &Path, tag: &str) -> Pki {
     ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
     let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
 
-    let mut server = CertificateParams::new(vec!["localhost".to_string()]).unwrap();
-    server
-        .subject_alt_names
-        .push(SanType::IpAddress([127, 0, 0, 1].into()));
+    let mut server = match kind {
+        ServerCert::OtherName => {
+            CertificateParams::new(vec!["mqtt.example.org".to_string()]).unwrap()
+        }
+        _ => {
+            let mut p = CertificateParams::new(vec!["localhost".to_string()]).unwrap();
+            p.subject_alt_names
+                .push(SanType::IpAddress([127, 0, 0, 1].into()));
+            p
+        }
+    };
+    if let ServerCert::Expired = kind {
+        server.not_before = rcgen::date_time_ymd(2020, 1, 1);
+        server.not_after = rcgen::date_time_ymd(2021, 1, 1);
+    }
     let server_key = KeyPair::generate().unwrap();
     let server_cert = server.signed_by(&server_key, &ca).unwrap();
 
@@ -92,14 +118,30 @@ impl Drop for Mosquitto {
 
 /// A Mosquitto that accepts only TLS clients presenting a certificate from our CA.
 fn tls_mosquitto(dir: &Path, pki: &Pki, port: u16) -> Mosquitto {
+    mosquitto(
+        dir,
+        &format!(
+            "listener {port} 127.0.0.1\nallow_anonymous true\nrequire_certificate true\n\
+             cafile {}\ncertfile {}\nkeyfile {}\npersistence false\nlog_dest stderr\n",
+            pki.ca.display(),
+            pki.server_cert.display(),
+            pki.server_key.display()
+        ),
+        port,
+    )
+}
+
+/// Plain MQTT where the hub expects TLS.
+fn plaintext_mosquitto(dir: &Path, port: u16) -> Mosquitto {
+    mosquitto(
+        dir,
+        &format!("listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"),
+        port,
+    )
+}
+
+fn mosquitto(dir: &Path, body: &str, port: u16) -> Mosquitto {
     let conf = dir.join("mosquitto.conf");
-    let body = format!(
-        "listener {port} 127.0.0.1\nallow_anonymous true\nrequire_certificate true\n\
-         cafile {}\ncertfile {}\nkeyfile {}\npersistence false\nlog_dest stderr\n",
-        pki.ca.display(),
-        pki.server_cert.display(),
-        pki.server_key.display()
-    );
     std::fs::write(&conf, body).unwrap();
     let broker = Mosquitto(
         Command::new("mosquitto")
@@ -256,9 +298,41 @@ async fn a_server_signed_by_another_ca_is_refused_and_raises_upstream_unreachabl
     let impostor = pki(dir.path(), "impostor");
     let port = free_port();
     let _broker = tls_mosquitto(dir.path(), &impostor, port);
+    assert_refused_and_raised(dir.path(), port, &real).await;
+}
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_server_certificate_is_refused_and_raises_upstream_unreachable() {
+    let dir = tempfile::tempdir().unwrap();
+    let expired = pki_with(dir.path(), "expired", ServerCert::Expired);
+    let port = free_port();
+    let _broker = tls_mosquitto(dir.path(), &expired, port);
+    assert_refused_and_raised(dir.path(), port, &expired).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_certificate_for_another_name_is_refused_and_raises_upstream_unreachable() {
+    let dir = tempfile::tempdir().unwrap();
+    let other = pki_with(dir.path(), "other-name", ServerCert::OtherName);
+    let port = free_port();
+    let _broker = tls_mosquitto(dir.path(), &other, port);
+    assert_refused_and_raised(dir.path(), port, &other).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plaintext_server_on_the_tls_port_is_refused_and_raises_upstream_unreachable() {
+    let dir = tempfile::tempdir().unwrap();
+    let trusted = pki(dir.path(), "trusted");
+    let port = free_port();
+    let _broker = plaintext_mosquitto(dir.path(), port);
+    assert_refused_and_raised(dir.path(), port, &trusted).await;
+}
+
+/// Starts a daemon that trusts `trusted` against the broker on `port`, raises a clinical alert, and checks that
+/// nothing is delivered and that `upstream_unreachable` is raised.
+async fn assert_refused_and_raised(dir: &Path, port: u16, trusted: &Pki) {
     let stop = CancellationToken::new();
-    let bound = start(config(dir.path(), port, &real.ca, &real), stop.clone()).await;
+    let bound = start(config(dir, port, &trusted.ca, trusted), stop.clone()).await;
     send_breach(bound.sensors_broker).await;
 
     // Observable through the technician API: the alert stays in the outbox and a technical alert is open.
@@ -292,6 +366,14 @@ async fn a_server_signed_by_another_ca_is_refused_and_raises_upstream_unreachabl
     assert!(
         outbox["depth"].as_i64().unwrap() >= 2,
         "nothing was delivered: {outbox}"
+    );
+    assert!(
+        outbox["pending"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["attempts"] == 0),
+        "nothing was even published on the refused connection: {outbox}"
     );
     stop.cancel();
 }

@@ -21,6 +21,8 @@ pub enum SensorsBroker {
     Embedded { port: u16 },
     /// `broker = "mqtt://127.0.0.1:port"`.
     External { port: u16 },
+    /// `broker = "mqtts://localhost:port"`; the `[sensors.tls]` table comes from [`HubConfig::extra_toml`].
+    ExternalTls { port: u16 },
 }
 
 /// Which side of the threshold breaches.
@@ -254,6 +256,9 @@ impl HubConfig {
             SensorsBroker::External { port } => {
                 let _ = writeln!(s, "broker = \"mqtt://127.0.0.1:{port}\"");
             }
+            SensorsBroker::ExternalTls { port } => {
+                let _ = writeln!(s, "broker = \"mqtts://localhost:{port}\"");
+            }
         }
         let _ = writeln!(
             s,
@@ -403,7 +408,7 @@ impl Hub {
     /// Port of the broker the sensors publish to (embedded or external).
     pub fn sensors_port(&self) -> u16 {
         match self.config.sensors {
-            SensorsBroker::External { port } => port,
+            SensorsBroker::External { port } | SensorsBroker::ExternalTls { port } => port,
             SensorsBroker::Embedded { .. } => self.ready.sensors_broker.port(),
         }
     }

@@ -9,6 +9,8 @@
 //! - [`sensors`]: a simulated device publishing JSON readings and recording which ones the broker PubAcked.
 //! - [`http`]: a minimal HTTP GET client for the hub's API and a Prometheus text reader.
 //! - [`db`]: read-only access to the hub's SQLite database.
+//! - [`frames`]: authentic board frames.
+//! - [`pki`]: a CA, certificates (valid, expired, revoked by a CRL) made at test time, and TLS MQTT clients.
 //! - [`load`]: continuous reading load from several simulated devices.
 //! - [`rig`]: the usual wiring of all of the above for one scenario.
 //! - [`check`]: delivery checks (outbox vs receiver) shared by the fault tests.
@@ -23,10 +25,12 @@ pub mod ble_rig;
 pub mod bluez;
 pub mod check;
 pub mod db;
+pub mod frames;
 pub mod http;
 pub mod hub;
 pub mod load;
 pub mod mosquitto;
+pub mod pki;
 pub mod ports;
 pub mod rig;
 pub mod sensors;

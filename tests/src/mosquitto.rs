@@ -53,6 +53,24 @@ impl Mosquitto {
         m
     }
 
+    /// A broker whose whole configuration is `conf(port)` (e.g. a TLS listener with ACLs); it must listen on
+    /// `127.0.0.1:port`.
+    pub fn start_configured(conf: impl FnOnce(u16) -> String) -> Mosquitto {
+        let port = free_port();
+        let dir = tempfile::Builder::new()
+            .prefix("hearth-mosquitto-")
+            .tempdir()
+            .expect("tempdir");
+        fs::write(dir.path().join("mosquitto.conf"), conf(port)).expect("write mosquitto.conf");
+        let mut m = Mosquitto {
+            port,
+            dir,
+            child: None,
+        };
+        m.spawn();
+        m
+    }
+
     /// The broker's TCP port on 127.0.0.1.
     pub fn port(&self) -> u16 {
         self.port

@@ -30,6 +30,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::clock::Clock;
 use crate::core::{Acknowledge, CoreInput, Notice};
+use crate::device_auth::{self, Credentials};
 use crate::gate::Registry;
 use crate::model::Reason;
 use crate::telemetry as m;
@@ -44,6 +45,9 @@ pub struct EndpointConfig {
     /// Publishes per connection awaiting their commit before the endpoint stops reading.
     pub max_inflight: usize,
     pub registry: Arc<Registry>,
+    /// Device credentials (`[sensors.auth]`): when set, every client logs in as a device and may publish and
+    /// subscribe only under its own id (`crate::device_auth`).
+    pub credentials: Option<Arc<Credentials>>,
 }
 
 /// A connection's subscription filters and its outgoing packet queue.
@@ -137,6 +141,8 @@ enum ConnError {
     KeepAlive,
     #[error("the core loop stopped")]
     CoreGone,
+    #[error("login refused: {0}")]
+    Refused(&'static str),
 }
 
 async fn connection<C: Clock + Clone>(
@@ -182,6 +188,8 @@ async fn session<C: Clock + Clone>(
     let mut buf = BytesMut::with_capacity(4096);
     let mut keep_alive: Option<Duration> = None;
     let mut connected = false;
+    // The device this connection logged in as, when device credentials are configured.
+    let mut identity: Option<String> = None;
     let mut skip = 0usize;
     loop {
         // Frame and handle every complete packet already buffered.
@@ -196,6 +204,22 @@ async fn session<C: Clock + Clone>(
             }
             match Packet::read(&mut buf, MAX_PACKET) {
                 Ok(Packet::Connect(c)) if !connected => {
+                    if let Some(creds) = &shared.cfg.credentials {
+                        let login = c.login.map(|l| (l.username, l.password));
+                        match creds.verify_async(login).await {
+                            Ok(device) => identity = Some(device),
+                            Err(refusal) => {
+                                metrics::counter!(device_auth::CONNECTIONS_REFUSED, "reason" => refusal.as_str())
+                                    .increment(1);
+                                tracing::warn!(client = %c.client_id, reason = refusal.as_str(), "sensor login refused");
+                                let _ = out.try_send(Packet::ConnAck(ConnAck::new(
+                                    ConnectReturnCode::BadUserNamePassword,
+                                    false,
+                                )));
+                                return Err(ConnError::Refused(refusal.as_str()));
+                            }
+                        }
+                    }
                     connected = true;
                     keep_alive = (c.keep_alive > 0)
                         .then(|| Duration::from_millis(c.keep_alive as u64 * 1500));
@@ -212,12 +236,19 @@ async fn session<C: Clock + Clone>(
                 }
                 Ok(Packet::Connect(_)) => return Err(ConnError::Protocol("second CONNECT".into())),
                 Ok(Packet::Publish(p)) => {
-                    let routed = super::route(
-                        &shared.cfg.prefix,
-                        &p.topic,
-                        &p.payload,
-                        &shared.cfg.registry,
-                    );
+                    let routed = match &identity {
+                        Some(device)
+                            if !device_auth::may_publish(&shared.cfg.prefix, device, &p.topic) =>
+                        {
+                            denied_publish(device, &p.topic)
+                        }
+                        _ => super::route(
+                            &shared.cfg.prefix,
+                            &p.topic,
+                            &p.payload,
+                            &shared.cfg.registry,
+                        ),
+                    };
                     let ctx = HandOver {
                         shared,
                         out,
@@ -234,7 +265,7 @@ async fn session<C: Clock + Clone>(
                         .filters
                         .iter()
                         .map(|f| {
-                            if valid_filter(&f.path) {
+                            if allowed_filter(&shared.cfg.prefix, identity.as_deref(), &f.path) {
                                 SubscribeReasonCode::Success(if f.qos == QoS::AtMostOnce {
                                     QoS::AtMostOnce
                                 } else {
@@ -255,7 +286,9 @@ async fn session<C: Clock + Clone>(
                         filters.extend(
                             s.filters
                                 .iter()
-                                .filter(|f| valid_filter(&f.path))
+                                .filter(|f| {
+                                    allowed_filter(&shared.cfg.prefix, identity.as_deref(), &f.path)
+                                })
                                 .map(|f| f.path.clone()),
                         );
                     }
@@ -293,7 +326,14 @@ async fn session<C: Clock + Clone>(
                     let detail =
                         format!("too_large: MQTT payload of {len} bytes exceeds {MAX_PACKET}");
                     let device = head.topic.rsplit('/').next().map(str::to_string);
-                    let routed = super::Routed::rejected(device, Reason::Malformed, detail);
+                    let routed = match &identity {
+                        Some(d)
+                            if !device_auth::may_publish(&shared.cfg.prefix, d, &head.topic) =>
+                        {
+                            denied_publish(d, &head.topic)
+                        }
+                        _ => super::Routed::rejected(device, Reason::Malformed, detail),
+                    };
                     let ctx = HandOver {
                         shared,
                         out,
@@ -328,6 +368,28 @@ async fn session<C: Clock + Clone>(
             return Ok(());
         }
     }
+}
+
+/// A valid filter this connection may subscribe to (with device credentials: only its own ack frames).
+fn allowed_filter(prefix: &str, identity: Option<&str>, filter: &str) -> bool {
+    let allowed = valid_filter(filter)
+        && identity.is_none_or(|device| device_auth::may_subscribe(prefix, device, filter));
+    if !allowed && identity.is_some() {
+        metrics::counter!(device_auth::ACCESS_DENIED, "kind" => "subscribe").increment(1);
+    }
+    allowed
+}
+
+/// A publish under another device's id: quarantined (`bad_topic`, naming both devices) and acknowledged, never routed
+/// — nothing silent, and the payload is kept as evidence.
+fn denied_publish(device: &str, topic: &str) -> super::Routed {
+    metrics::counter!(device_auth::ACCESS_DENIED, "kind" => "publish").increment(1);
+    tracing::warn!(device, %topic, "a device published outside its own topics");
+    super::Routed::rejected(
+        Some(device.to_string()),
+        Reason::BadTopic,
+        format!("device {device} may not publish to {topic:?}"),
+    )
 }
 
 /// Hands one publish (routed) to the core with the handle that will acknowledge it after the commit.

@@ -36,6 +36,8 @@ pub struct MqttSourceConfig {
     pub prefix: String,
     pub max_inflight: u16,
     pub registry: Arc<Registry>,
+    /// TLS for an `mqtts://` broker (e.g. a Mosquitto that authenticates devices and the hub by certificate).
+    pub transport: Option<rumqttc::Transport>,
 }
 
 /// Acknowledges one publish once its fate is committed.
@@ -83,6 +85,9 @@ pub async fn run(
         .set_manual_acks(true)
         .set_max_packet_size(MAX_INCOMING, 64 * 1024)
         .set_request_channel_capacity(REQUEST_CAPACITY);
+    if let Some(t) = cfg.transport.clone() {
+        opts.set_transport(t);
+    }
     let (client, mut eventloop) = AsyncClient::new(opts, REQUEST_CAPACITY);
     eventloop.set_network_options(crate::upstream::low_latency());
     let readings = format!("{}/readings/+", cfg.prefix);
