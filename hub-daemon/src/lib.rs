@@ -23,6 +23,7 @@ pub mod core;
 pub mod daemon;
 pub mod decode;
 pub mod demo;
+pub mod failpoints;
 pub mod gate;
 pub mod http;
 pub mod model;

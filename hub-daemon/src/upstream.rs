@@ -21,6 +21,7 @@ use tokio_util::sync::CancellationToken;
 use crate::clock::{Clock, Millis};
 use crate::config::{self, Config};
 use crate::core::CoreInput;
+use crate::failpoints::{self, crash_point};
 use crate::sources::mqtt::Backoff;
 use crate::store::{DeliveryUpdate, OutboxRow, Store};
 use crate::telemetry as m;
@@ -200,6 +201,7 @@ pub async fn run(
                 }
                 Some(LinkEvent::PubAck(pkid)) => {
                     if let Some((outbox_id, alert_id, rev)) = p.by_pkid.remove(&pkid) {
+                        crash_point(failpoints::ALERT_PUBACK);
                         let at = clock.now_ms();
                         p.report(CoreInput::Delivery(DeliveryUpdate::PubAcked { outbox_id, alert_id, rev, at })).await;
                     }
@@ -276,6 +278,7 @@ impl Publisher {
             row.payload.clone().into_bytes(),
         ) {
             Ok(()) => {
+                crash_point(failpoints::ALERT_PUBLISHED);
                 self.sent_fifo
                     .push_back((row.id, row.alert_id.clone(), row.rev));
                 let update = DeliveryUpdate::Published {
@@ -303,6 +306,7 @@ impl Publisher {
             }
         };
         for a in acks.acks {
+            crash_point(failpoints::ALERT_ACKED);
             let patient = self
                 .in_flight
                 .iter()

@@ -12,6 +12,7 @@
 //! - [`load`]: continuous reading load from several simulated devices.
 //! - [`rig`]: the usual wiring of all of the above for one scenario.
 //! - [`check`]: delivery checks (outbox vs receiver) shared by the fault tests.
+//! - [`survival`]: the full after-the-faults verdict (nothing committed or raised lost, audit chain intact).
 //! - [`wait`]: bounded waiting helpers; every wait in these tests has a timeout.
 //!
 //! Every wait awaits an event (a channel, a PubAck, a file) with a timeout. Only fixtures poll, and only where there
@@ -26,6 +27,7 @@ pub mod mosquitto;
 pub mod ports;
 pub mod rig;
 pub mod sensors;
+pub mod survival;
 pub mod time_fmt;
 pub mod upstream;
 pub mod wait;

@@ -205,6 +205,7 @@ async fn session<C: Clock + Clone>(
                 }
                 Ok(Packet::Connect(_)) => return Err(ConnError::Protocol("second CONNECT".into())),
                 Ok(Packet::Publish(p)) => {
+                    crate::failpoints::crash_point(crate::failpoints::READING_RECEIVED);
                     let routed = super::route(
                         &shared.cfg.prefix,
                         &p.topic,

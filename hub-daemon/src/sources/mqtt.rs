@@ -111,6 +111,7 @@ pub async fn run(
                 }
             }
             Ok(Event::Incoming(Packet::Publish(p))) => {
+                crate::failpoints::crash_point(crate::failpoints::READING_RECEIVED);
                 let inbound = classify(&cfg, &client, p, clock.now_ms());
                 tokio::select! {
                     _ = shutdown.cancelled() => break,

@@ -20,6 +20,7 @@ use sqlx::{QueryBuilder, Row, Sqlite};
 pub use queries::*;
 
 use crate::clock::Millis;
+use crate::failpoints::{self, crash_point};
 use crate::model::{Alert, Quarantined, Reading, severity_str};
 
 #[derive(Debug, thiserror::Error)]
@@ -287,6 +288,18 @@ impl Store {
         }
         audit::append(&mut tx, b.events.iter().chain(&delivery_events)).await?;
         tx.commit().await?;
+        if !b.readings.is_empty() {
+            crash_point(failpoints::READING_COMMITTED);
+        }
+        if !b.outbox.is_empty() {
+            crash_point(failpoints::OUTBOX_WRITTEN);
+        }
+        if b.delivery
+            .iter()
+            .any(|d| matches!(d, DeliveryUpdate::Delivered { .. }))
+        {
+            crash_point(failpoints::ALERT_DELIVERED);
+        }
         Ok(())
     }
 
