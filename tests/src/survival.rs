@@ -114,6 +114,26 @@ pub async fn drain_and_verify(
     }
 }
 
+/// Waits (bounded) until every reading the devices saw PubAcked is in the database. With an external broker a
+/// PubAck means only "the broker has it", so this is how long the hub took to take everything over.
+pub async fn wait_stored(hub: &Hub, sims: &[Arc<SensorSim>], timeout: Duration) {
+    let want: BTreeSet<(String, i64)> = sims
+        .iter()
+        .flat_map(|s| s.acked())
+        .map(|t| (t.device, t.seq as i64))
+        .collect();
+    let path = hub.db_path();
+    let r = poll_for("every PubAcked reading stored", timeout, || async {
+        let have: BTreeSet<(String, i64)> = HubDb::open(&path).await.reading_keys().await.into_iter().collect();
+        let missing = want.difference(&have).count();
+        if missing == 0 { Ok(()) } else { Err(format!("{missing} of {} missing", want.len())) }
+    })
+    .await;
+    if let Err(e) = r {
+        panic!("{e}\nhub log tail:\n{}", hub.log_tail(3000));
+    }
+}
+
 /// Waits until the outbox is empty; on timeout panics saying, for each patient's stuck head of line, whether the
 /// receiver ever got it.
 pub async fn wait_drained(hub: &Hub, receiver: &Receiver, timeout: Duration) {
@@ -128,6 +148,7 @@ pub async fn wait_drained(hub: &Hub, receiver: &Receiver, timeout: Duration) {
     })
     .await;
     let Err(e) = drained else { return };
+    let _ = std::fs::write(format!("/tmp/hearth-stuck-{}.log", std::process::id()), hub.log_tail(1 << 30));
     let v = http::get_json(addr, "/api/outbox")
         .await
         .unwrap_or_default();
