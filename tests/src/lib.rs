@@ -2,6 +2,7 @@
 //! brokers on loopback, with nothing fixed (ports, databases and brokers are private to each test).
 //!
 //! - [`ports`]: a free loopback port.
+//! - [`power_cut`]: power cuts that lose unsynced writes (an `LD_PRELOAD` shim under the real daemon).
 //! - [`proxy`]: a TCP fault proxy (seeded closes, resets and stalls) for flaky-link tests.
 //! - [`mosquitto`]: a private Mosquitto broker that can be stopped and started again on the same port.
 //! - [`hub`]: the `hearthd` child process ([`hub::Hub`]) and the builder of its TOML configuration
@@ -26,6 +27,7 @@ pub mod hub;
 pub mod load;
 pub mod mosquitto;
 pub mod ports;
+pub mod power_cut;
 pub mod proxy;
 pub mod rig;
 pub mod sensors;
