@@ -124,7 +124,9 @@ pub async fn run(
                     Some(LinkEvent::Message(p.topic, p.payload))
                 }
                 Ok(Event::Incoming(Packet::PubAck(a))) => Some(LinkEvent::PubAck(a.pkid)),
-                Ok(Event::Outgoing(Outgoing::Publish(pkid))) => Some(LinkEvent::Sent(pkid)),
+                // QoS 0 heartbeats are reported with packet id 0 and get no PubAck: only alert messages (QoS 1,
+                // pkid ≥ 1) may take an entry of the sent queue, or later PubAcks land on the wrong outbox rows.
+                Ok(Event::Outgoing(Outgoing::Publish(pkid))) if pkid != 0 => Some(LinkEvent::Sent(pkid)),
                 Ok(_) => None,
                 Err(e) => {
                     if ev_tx.send(LinkEvent::Down(e.to_string())).await.is_err() {

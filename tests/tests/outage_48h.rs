@@ -51,7 +51,7 @@ impl Acknowledge for NoAck {
 
 fn config(upstream_port: u16, db: &std::path::Path, budget_mb: u64) -> Config {
     let mut raw = format!(
-        "[home]\nid = \"home-48h\"\n[upstream]\nbroker = \"mqtt://127.0.0.1:{upstream_port}\"\nresend_after_s = 2\n\
+        "[home]\nid = \"home-48h\"\n[upstream]\nbroker = \"mqtt://127.0.0.1:{upstream_port}\"\nresend_after_s = 2\nheartbeat_s = 1\n\
          unreachable_alert_after_s = 120\n[storage]\npath = {:?}\nbudget_mb = {budget_mb}\n\
          [alerting]\nnews2 = false\nstale_after_s = 900\nescalate_after_s = 86400\n\
          [[rules]]\ncode = \"spo2\"\nbelow = 92\nseverity = \"high\"\n",
@@ -225,13 +225,13 @@ async fn a_48_hour_upstream_outage_keeps_every_alert_within_the_disk_budget_then
         stop.clone(),
     ));
     outbox_changed.notify_one();
-    // Simulated time follows real time now, so the resend timer works.
+    // Simulated time runs 5× faster than real time now, so the resend and heartbeat timers fire during the drain.
     let ticker = {
         let clock = clock.clone();
         tokio::spawn(async move {
             loop {
                 tokio::time::sleep(Duration::from_millis(100)).await;
-                clock.advance(100);
+                clock.advance(500);
             }
         })
     };
@@ -256,6 +256,10 @@ async fn a_48_hour_upstream_outage_keeps_every_alert_within_the_disk_budget_then
     drop(readings_tx);
     let outbox = HubDb::open(&db).await.outbox().await;
     assert_delivered_in_order(&outbox, &receiver.received());
+    // On a clean link every delivered message was PubAcked by the broker, and the PubAck is recorded on its own row
+    // (heartbeats, QoS 0, are published meanwhile and must not shift the bookkeeping).
+    let no_puback = scalar(&store, "SELECT COUNT(*) FROM outbox WHERE puback_at IS NULL").await;
+    assert_eq!(no_puback, 0, "delivered messages with no broker PubAck recorded");
     store.close().await;
     let disk = disk_bytes(&db);
     eprintln!(
