@@ -51,7 +51,11 @@ pub fn setup() {
                 continue;
             };
             match fail::cfg(name.trim(), actions.trim()) {
-                Ok(()) => tracing::warn!(point = name.trim(), actions = actions.trim(), "failpoint armed"),
+                Ok(()) => tracing::warn!(
+                    point = name.trim(),
+                    actions = actions.trim(),
+                    "failpoint armed"
+                ),
                 Err(e) => eprintln!("FAILPOINTS: {name}: {e}"),
             }
         }

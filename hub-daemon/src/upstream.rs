@@ -126,7 +126,9 @@ pub async fn run(
                 Ok(Event::Incoming(Packet::PubAck(a))) => Some(LinkEvent::PubAck(a.pkid)),
                 // QoS 0 heartbeats are reported with packet id 0 and get no PubAck: only alert messages (QoS 1,
                 // pkid ≥ 1) may take an entry of the sent queue, or later PubAcks land on the wrong outbox rows.
-                Ok(Event::Outgoing(Outgoing::Publish(pkid))) if pkid != 0 => Some(LinkEvent::Sent(pkid)),
+                Ok(Event::Outgoing(Outgoing::Publish(pkid))) if pkid != 0 => {
+                    Some(LinkEvent::Sent(pkid))
+                }
                 Ok(_) => None,
                 Err(e) => {
                     if ev_tx.send(LinkEvent::Down(e.to_string())).await.is_err() {
@@ -267,7 +269,13 @@ impl Publisher {
             .filter(|h| !self.awaiting_commit.contains(&h.id))
             .take(room)
             .collect();
-        tracing::debug!(heads = pending.len(), due = due.len(), awaiting = self.awaiting_commit.len(), in_flight = self.in_flight.len(), "DBG fill");
+        tracing::debug!(
+            heads = pending.len(),
+            due = due.len(),
+            awaiting = self.awaiting_commit.len(),
+            in_flight = self.in_flight.len(),
+            "DBG fill"
+        );
         for row in due {
             self.publish(row, now, false).await;
         }

@@ -50,7 +50,10 @@ pub fn env(db: &Path, fsync_delay_us: u64) -> Vec<(String, String)> {
     let mut env = vec![
         ("LD_PRELOAD".into(), shim().display().to_string()),
         ("HEARTH_PL_PREFIX".into(), db.display().to_string()),
-        ("HEARTH_PL_FSYNC_DELAY_US".into(), fsync_delay_us.to_string()),
+        (
+            "HEARTH_PL_FSYNC_DELAY_US".into(),
+            fsync_delay_us.to_string(),
+        ),
     ];
     // Passed through for a manual check that the power-loss test fails on a disk that ignores fsync.
     if let Ok(v) = std::env::var("HEARTH_PL_LYING_DISK") {
@@ -91,7 +94,8 @@ fn roll_back(target: &Path, log: &[u8]) -> Discarded {
     let mut records = Vec::new();
     let mut at = 0;
     while at + 24 <= log.len() {
-        let word = |i: usize| i64::from_ne_bytes(log[at + i..at + i + 8].try_into().expect("8 bytes"));
+        let word =
+            |i: usize| i64::from_ne_bytes(log[at + i..at + i + 8].try_into().expect("8 bytes"));
         let (off, old_size, len) = (word(0), word(8), word(16));
         let data_at = at + 24;
         let Some(data) = log.get(data_at..data_at + len.max(0) as usize) else {
@@ -109,7 +113,8 @@ fn roll_back(target: &Path, log: &[u8]) -> Discarded {
         .open(target)
         .unwrap_or_else(|e| panic!("open {}: {e}", target.display()));
     for (off, old_size, data) in records.iter().rev() {
-        file.write_all_at(data, *off as u64).expect("restore pre-image");
+        file.write_all_at(data, *off as u64)
+            .expect("restore pre-image");
         file.set_len(*old_size as u64).expect("restore size");
         d.writes += 1;
         d.bytes += data.len() as u64;

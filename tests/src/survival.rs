@@ -124,9 +124,18 @@ pub async fn wait_stored(hub: &Hub, sims: &[Arc<SensorSim>], timeout: Duration) 
         .collect();
     let path = hub.db_path();
     let r = poll_for("every PubAcked reading stored", timeout, || async {
-        let have: BTreeSet<(String, i64)> = HubDb::open(&path).await.reading_keys().await.into_iter().collect();
+        let have: BTreeSet<(String, i64)> = HubDb::open(&path)
+            .await
+            .reading_keys()
+            .await
+            .into_iter()
+            .collect();
         let missing = want.difference(&have).count();
-        if missing == 0 { Ok(()) } else { Err(format!("{missing} of {} missing", want.len())) }
+        if missing == 0 {
+            Ok(())
+        } else {
+            Err(format!("{missing} of {} missing", want.len()))
+        }
     })
     .await;
     if let Err(e) = r {
@@ -148,7 +157,10 @@ pub async fn wait_drained(hub: &Hub, receiver: &Receiver, timeout: Duration) {
     })
     .await;
     let Err(e) = drained else { return };
-    let _ = std::fs::write(format!("/tmp/hearth-stuck-{}.log", std::process::id()), hub.log_tail(1 << 30));
+    let _ = std::fs::write(
+        format!("/tmp/hearth-stuck-{}.log", std::process::id()),
+        hub.log_tail(1 << 30),
+    );
     let v = http::get_json(addr, "/api/outbox")
         .await
         .unwrap_or_default();
@@ -182,10 +194,11 @@ pub async fn wait_drained(hub: &Hub, receiver: &Receiver, timeout: Duration) {
 /// Per patient: the number of `spo2 < 92` episodes in the stored readings (in sequence order, which is the order
 /// the core saw them: one device per patient, sequence numbers only grow), and the number of clinical spo2 alerts.
 async fn episodes(db: &mut HubDb) -> (BTreeMap<String, usize>, BTreeMap<String, usize>) {
-    let rows = sqlx::query("SELECT patient, device, seq, obs FROM readings ORDER BY patient, device, seq")
-        .fetch_all(db.conn())
-        .await
-        .expect("select readings");
+    let rows =
+        sqlx::query("SELECT patient, device, seq, obs FROM readings ORDER BY patient, device, seq")
+            .fetch_all(db.conn())
+            .await
+            .expect("select readings");
     let mut want: BTreeMap<String, usize> = BTreeMap::new();
     let mut devices: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     let mut breached: BTreeMap<String, bool> = BTreeMap::new();
@@ -194,9 +207,10 @@ async fn episodes(db: &mut HubDb) -> (BTreeMap<String, usize>, BTreeMap<String, 
         devices.entry(patient.clone()).or_default().insert(r.get(1));
         let obs: serde_json::Value = serde_json::from_str(r.get::<&str, _>(3)).unwrap_or_default();
         // Stored as [mantissa, exponent].
-        let Some(v) = obs["spo2"].as_array().and_then(|a| {
-            Some(a.first()?.as_f64()? * 10f64.powi(a.get(1)?.as_i64()? as i32))
-        }) else {
+        let Some(v) = obs["spo2"]
+            .as_array()
+            .and_then(|a| Some(a.first()?.as_f64()? * 10f64.powi(a.get(1)?.as_i64()? as i32)))
+        else {
             continue;
         };
         let was = breached.entry(patient.clone()).or_default();
@@ -207,13 +221,19 @@ async fn episodes(db: &mut HubDb) -> (BTreeMap<String, usize>, BTreeMap<String, 
         *breached.get_mut(&patient).expect("inserted") = v < SPO2_BELOW;
     }
     for (p, d) in &devices {
-        assert_eq!(d.len(), 1, "episode check needs one device per patient; {p} has {d:?}");
+        assert_eq!(
+            d.len(),
+            1,
+            "episode check needs one device per patient; {p} has {d:?}"
+        );
     }
     let mut got: BTreeMap<String, usize> = want.keys().map(|p| (p.clone(), 0)).collect();
-    for r in sqlx::query("SELECT patient FROM alerts WHERE kind = 'clinical' AND key = 'clinical:spo2:below'")
-        .fetch_all(db.conn())
-        .await
-        .expect("select alerts")
+    for r in sqlx::query(
+        "SELECT patient FROM alerts WHERE kind = 'clinical' AND key = 'clinical:spo2:below'",
+    )
+    .fetch_all(db.conn())
+    .await
+    .expect("select alerts")
     {
         *got.entry(r.get(0)).or_default() += 1;
     }

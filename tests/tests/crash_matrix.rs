@@ -93,7 +93,9 @@ async fn kill_at(point: &'static str, passes: u32) {
         ready = ready.max(restarted.elapsed());
     }
     let addr = hub.http_addr();
-    let outbox = http::get_json(addr, "/api/outbox").await.expect("GET /api/outbox");
+    let outbox = http::get_json(addr, "/api/outbox")
+        .await
+        .expect("GET /api/outbox");
     let pending: Vec<(String, u64)> = outbox["pending"]
         .as_array()
         .into_iter()

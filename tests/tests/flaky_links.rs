@@ -61,7 +61,8 @@ async fn run_faulty(proxies: &[&FaultProxy], load: &Load, hub: &Hub) {
         let step = (end - tokio::time::Instant::now()).min(Duration::from_secs(5));
         tokio::time::sleep(step).await;
         assert!(
-            load.wait_acked_total_above(seen, Duration::from_secs(30)).await,
+            load.wait_acked_total_above(seen, Duration::from_secs(30))
+                .await,
             "no reading acknowledged for 30 s under faults; hub log tail:\n{}",
             hub.log_tail(3000)
         );
@@ -78,7 +79,12 @@ async fn nothing_is_lost_or_reordered_through_flaky_links_to_both_brokers() {
     let sensors = Mosquitto::start();
     let receiver = Receiver::start(upstream.port()).await;
     let up = FaultProxy::start(loopback(upstream.port()), seed, Faults::default()).await;
-    let down = FaultProxy::start(loopback(sensors.port()), seed.wrapping_add(1), Faults::default()).await;
+    let down = FaultProxy::start(
+        loopback(sensors.port()),
+        seed.wrapping_add(1),
+        Faults::default(),
+    )
+    .await;
     let cfg = config(up.port(), SensorsBroker::External { port: down.port() });
     let mut hub = Hub::start(cfg).await;
     // The devices publish to the sensors' broker directly; the flaky link is the hub's.
@@ -109,7 +115,12 @@ async fn nothing_committed_is_lost_through_a_flaky_link_to_the_hubs_endpoint() {
     let receiver = Receiver::start(upstream.port()).await;
     let up = FaultProxy::start(loopback(upstream.port()), seed, Faults::default()).await;
     let mut hub = Hub::start(config(up.port(), SensorsBroker::Embedded { port: 0 })).await;
-    let down = FaultProxy::start(loopback(hub.sensors_port()), seed.wrapping_add(1), Faults::default()).await;
+    let down = FaultProxy::start(
+        loopback(hub.sensors_port()),
+        seed.wrapping_add(1),
+        Faults::default(),
+    )
+    .await;
     let load = Load::start_paced(down.port(), &DEVICES, Some(PER_DEVICE_HZ)).await;
     run_faulty(&[&up, &down], &load, &hub).await;
     let sims = load.stop().await;

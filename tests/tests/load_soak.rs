@@ -90,10 +90,11 @@ async fn a_burst_is_absorbed_with_back_pressure_and_no_gaps() {
     let mut db = HubDb::open(&hub.db_path()).await;
     assert_eq!(db.integrity_check().await, "ok");
     assert_eq!(db.count("quarantine").await, 0, "nothing quarantined");
-    let rows = sqlx::query("SELECT device, COUNT(*), MIN(seq), MAX(seq) FROM readings GROUP BY device")
-        .fetch_all(db.conn())
-        .await
-        .expect("readings per device");
+    let rows =
+        sqlx::query("SELECT device, COUNT(*), MIN(seq), MAX(seq) FROM readings GROUP BY device")
+            .fetch_all(db.conn())
+            .await
+            .expect("readings per device");
     let mut total = 0u64;
     for r in &rows {
         let device: String = r.get(0);

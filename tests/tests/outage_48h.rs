@@ -68,7 +68,7 @@ fn config(upstream_port: u16, db: &std::path::Path, budget_mb: u64) -> Config {
 /// SpO2 of device `d` at simulated second `s`: 88 for the first 3 s of its breach minute, else 97.
 fn spo2(d: usize, s: u64) -> i32 {
     let minute = s / 60;
-    if (minute + 7 * d as u64) % BREACH_EVERY_MIN == 0 && s % 60 < 3 {
+    if (minute + 7 * d as u64).is_multiple_of(BREACH_EVERY_MIN) && s % 60 < 3 {
         88
     } else {
         97
@@ -122,17 +122,24 @@ async fn a_48_hour_upstream_outage_keeps_every_alert_within_the_disk_budget_then
     let store = Store::open(&db).await.expect("open store");
     let clock = ManualClock::new(START);
     let outbox_changed = Arc::new(Notify::new());
-    let mut core = Core::load(cfg.clone(), clock.clone(), store.clone(), outbox_changed.clone())
-        .await
-        .expect("load core");
+    let mut core = Core::load(
+        cfg.clone(),
+        clock.clone(),
+        store.clone(),
+        outbox_changed.clone(),
+    )
+    .await
+    .expect("load core");
 
     // The outage: the link is down from the start.
-    core.step(&mut vec![CoreInput::UpstreamLink { up: false, at: START }])
-        .await
-        .expect("link down");
+    core.step(&mut vec![CoreInput::UpstreamLink {
+        up: false,
+        at: START,
+    }])
+    .await
+    .expect("link down");
     let started = Instant::now();
     let seconds = hours * 3600;
-    let mut seq = [0u32; DEVICES + 1];
     let mut batch = Vec::with_capacity(600);
     let mut generated = 0u64;
     let mut episodes = 0u64;
@@ -140,13 +147,14 @@ async fn a_48_hour_upstream_outage_keeps_every_alert_within_the_disk_budget_then
     for s in 0..seconds {
         clock.advance(1000);
         let now = clock.now_ms();
+        // Every device sends one reading a second: its sequence number is the second's.
+        let seq = s as u32 + 1;
         for d in 1..=DEVICES {
-            seq[d] += 1;
             let v = spo2(d, s);
             if v < 92 && (s == 0 || spo2(d, s - 1) >= 92) {
                 episodes += 1;
             }
-            batch.push(reading(d, seq[d], now - 500, now, v));
+            batch.push(reading(d, seq, now - 500, now, v));
             generated += 1;
         }
         if batch.len() >= 600 {
@@ -174,7 +182,11 @@ async fn a_48_hour_upstream_outage_keeps_every_alert_within_the_disk_budget_then
         .map(|r| r.get(0))
         .unwrap_or(0);
     let evicted = evicted as u64;
-    let clinical = scalar(&store, "SELECT COUNT(*) FROM alerts WHERE kind = 'clinical'").await as u64;
+    let clinical = scalar(
+        &store,
+        "SELECT COUNT(*) FROM alerts WHERE kind = 'clinical'",
+    )
+    .await as u64;
     let technical: Vec<String> = sqlx::query("SELECT rule FROM alerts WHERE kind = 'technical'")
         .fetch_all(store.reader())
         .await
@@ -191,8 +203,14 @@ async fn a_48_hour_upstream_outage_keeps_every_alert_within_the_disk_budget_then
         stored + evicted,
         "every reading is stored or evicted and counted (generated {generated}, stored {stored}, evicted {evicted})"
     );
-    assert_eq!(clinical, episodes, "one clinical alert per breach episode, none evicted");
-    assert!(technical.iter().any(|r| r == "upstream_unreachable"), "{technical:?}");
+    assert_eq!(
+        clinical, episodes,
+        "one clinical alert per breach episode, none evicted"
+    );
+    assert!(
+        technical.iter().any(|r| r == "upstream_unreachable"),
+        "{technical:?}"
+    );
     if evicted > 0 {
         assert!(
             technical.iter().any(|r| r == "readings_evicted"),
@@ -258,8 +276,15 @@ async fn a_48_hour_upstream_outage_keeps_every_alert_within_the_disk_budget_then
     assert_delivered_in_order(&outbox, &receiver.received());
     // On a clean link every delivered message was PubAcked by the broker, and the PubAck is recorded on its own row
     // (heartbeats, QoS 0, are published meanwhile and must not shift the bookkeeping).
-    let no_puback = scalar(&store, "SELECT COUNT(*) FROM outbox WHERE puback_at IS NULL").await;
-    assert_eq!(no_puback, 0, "delivered messages with no broker PubAck recorded");
+    let no_puback = scalar(
+        &store,
+        "SELECT COUNT(*) FROM outbox WHERE puback_at IS NULL",
+    )
+    .await;
+    assert_eq!(
+        no_puback, 0,
+        "delivered messages with no broker PubAck recorded"
+    );
     store.close().await;
     let disk = disk_bytes(&db);
     eprintln!(
