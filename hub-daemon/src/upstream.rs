@@ -269,13 +269,6 @@ impl Publisher {
             .filter(|h| !self.awaiting_commit.contains(&h.id))
             .take(room)
             .collect();
-        tracing::debug!(
-            heads = pending.len(),
-            due = due.len(),
-            awaiting = self.awaiting_commit.len(),
-            in_flight = self.in_flight.len(),
-            "DBG fill"
-        );
         for row in due {
             self.publish(row, now, false).await;
         }
@@ -289,7 +282,6 @@ impl Publisher {
             row.payload.clone().into_bytes(),
         ) {
             Ok(()) => {
-                tracing::debug!(outbox = row.id, id = %row.alert_id, rev = row.rev, resend, "DBG publish");
                 crash_point(failpoints::ALERT_PUBLISHED);
                 self.sent_fifo
                     .push_back((row.id, row.alert_id.clone(), row.rev));
@@ -324,7 +316,6 @@ impl Publisher {
                 .iter()
                 .find(|(_, f)| f.row.alert_id == a.id && f.row.rev == a.rev)
                 .map(|(p, _)| p.clone());
-            tracing::debug!(id = %a.id, rev = a.rev, matched = patient.is_some(), "DBG ack");
             if let Some(p) = patient
                 && let Some(f) = self.in_flight.remove(&p)
             {

@@ -79,11 +79,13 @@ async fn nothing_committed_or_raised_is_lost_across_repeated_sigkills() {
     assert!(s.acked >= 50, "too little load to mean anything: {s:?}");
     assert!(s.messages > 0, "the load should have raised alerts: {s:?}");
     eprintln!(
-        "FIGURE crash_sigkill kills={n} acked={} stored={} alerts={} messages={} resends={}",
+        "FIGURE crash_sigkill kills={n} acked={} stored={} alerts={} messages={} resends={} backlog={} drained_s={:.1}",
         s.acked,
         s.stored,
         s.alerts,
         s.messages,
-        s.resends()
+        s.resends(),
+        s.backlog,
+        s.drained.as_secs_f64()
     );
 }
