@@ -20,7 +20,7 @@ use hearth_tests::hub::{Hub, HubConfig, Rule, SensorsBroker};
 use hearth_tests::load::Load;
 use hearth_tests::mosquitto::Mosquitto;
 use hearth_tests::ports::free_port;
-use hearth_tests::survival::drain_and_verify;
+use hearth_tests::survival::{drain_and_verify, wait_stored};
 use hearth_tests::upstream::Receiver;
 use hearth_tests::wait::poll_until;
 use hearthd::failpoints as fp;
@@ -43,16 +43,33 @@ fn rounds() -> u32 {
         .max(1)
 }
 
+/// Where the devices publish.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Via {
+    /// The hub's own endpoint: a PubAck means committed.
+    Endpoint,
+    /// A Mosquitto the hub subscribes to (persistent session, manual acks): a PubAck means the broker has it, and
+    /// the hub must take every such reading over, across its restarts.
+    Mosquitto,
+}
+
 /// Kills the daemon at `point` (after `passes` to `2 × passes` passes, chosen at random each round) and restarts it,
 /// [`rounds`] times; then verifies that nothing was lost.
-async fn kill_at(point: &'static str, passes: u32) {
+async fn kill_at(point: &'static str, passes: u32, via: Via) {
     assert!(fp::ALL.contains(&point), "{point} is not a failpoint");
     let upstream = Mosquitto::start();
     let receiver = Receiver::start(upstream.port()).await;
+    let sensors_broker = (via == Via::Mosquitto).then(Mosquitto::start);
     // A fixed port: the devices must find the embedded endpoint again after the restart.
-    let sensors_port = free_port();
-    let mut cfg =
-        HubConfig::new(upstream.port()).sensors(SensorsBroker::Embedded { port: sensors_port });
+    let sensors_port = match &sensors_broker {
+        Some(m) => m.port(),
+        None => free_port(),
+    };
+    let sensors = match via {
+        Via::Endpoint => SensorsBroker::Embedded { port: sensors_port },
+        Via::Mosquitto => SensorsBroker::External { port: sensors_port },
+    };
+    let mut cfg = HubConfig::new(upstream.port()).sensors(sensors);
     for (i, d) in DEVICES.iter().enumerate() {
         cfg = cfg.patient(&format!("p-{}", i + 1), &[d]);
     }
@@ -142,11 +159,14 @@ async fn kill_at(point: &'static str, passes: u32) {
         hub.log_tail(3000)
     );
     let sims = load.stop().await;
+    if via == Via::Mosquitto {
+        wait_stored(&hub, &sims, Duration::from_secs(60)).await;
+    }
     let s = drain_and_verify(&mut hub, &receiver, &sims).await;
     assert!(s.acked >= 50, "too little load to mean anything: {s:?}");
     assert!(s.messages > 0, "the load should have raised alerts: {s:?}");
     eprintln!(
-        "FIGURE crash_matrix point={point} kills={rounds} max_ready_ms={} pending_at_restart={} (depth {}) all_delivered_ms={} \
+        "FIGURE crash_matrix via={via:?} point={point} kills={rounds} max_ready_ms={} pending_at_restart={} (depth {}) all_delivered_ms={} \
          acked={} stored={} alerts={} messages={} resends={}",
         ready.as_millis(),
         pending.len(),
@@ -160,47 +180,33 @@ async fn kill_at(point: &'static str, passes: u32) {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn kill_when_a_reading_is_received() {
-    kill_at(fp::READING_RECEIVED, 100).await;
+/// One test per point and sensors path: `name`, `name_via_mosquitto`: point, passes before the kill.
+macro_rules! matrix {
+    ($($name:ident, $via_mosquitto:ident: $point:expr, $passes:expr;)*) => {$(
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $name() {
+            kill_at($point, $passes, Via::Endpoint).await;
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $via_mosquitto() {
+            kill_at($point, $passes, Via::Mosquitto).await;
+        }
+    )*};
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn kill_when_an_alert_is_raised_before_its_commit() {
-    kill_at(fp::ALERT_RAISED, 20).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn kill_after_the_commit_before_the_ack() {
-    kill_at(fp::READING_COMMITTED, 60).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn kill_after_the_outbox_row_is_written() {
-    kill_at(fp::OUTBOX_WRITTEN, 20).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn kill_after_the_reading_is_acknowledged() {
-    kill_at(fp::READING_ACKNOWLEDGED, 60).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn kill_after_an_alert_is_published() {
-    kill_at(fp::ALERT_PUBLISHED, 20).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn kill_when_the_broker_pubacks_an_alert() {
-    kill_at(fp::ALERT_PUBACK, 20).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn kill_when_the_community_hub_acks_an_alert() {
-    kill_at(fp::ALERT_ACKED, 20).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn kill_after_delivery_is_committed() {
-    kill_at(fp::ALERT_DELIVERED, 20).await;
+matrix! {
+    kill_when_a_reading_is_received, kill_when_a_reading_is_received_via_mosquitto: fp::READING_RECEIVED, 100;
+    kill_when_an_alert_is_raised_before_its_commit, kill_when_an_alert_is_raised_before_its_commit_via_mosquitto:
+        fp::ALERT_RAISED, 20;
+    kill_after_the_commit_before_the_ack, kill_after_the_commit_before_the_ack_via_mosquitto:
+        fp::READING_COMMITTED, 60;
+    kill_after_the_outbox_row_is_written, kill_after_the_outbox_row_is_written_via_mosquitto: fp::OUTBOX_WRITTEN, 20;
+    kill_after_the_reading_is_acknowledged, kill_after_the_reading_is_acknowledged_via_mosquitto:
+        fp::READING_ACKNOWLEDGED, 60;
+    kill_after_an_alert_is_published, kill_after_an_alert_is_published_via_mosquitto: fp::ALERT_PUBLISHED, 20;
+    kill_when_the_broker_pubacks_an_alert, kill_when_the_broker_pubacks_an_alert_via_mosquitto: fp::ALERT_PUBACK, 20;
+    kill_when_the_community_hub_acks_an_alert, kill_when_the_community_hub_acks_an_alert_via_mosquitto:
+        fp::ALERT_ACKED, 20;
+    kill_after_delivery_is_committed, kill_after_delivery_is_committed_via_mosquitto: fp::ALERT_DELIVERED, 20;
 }
