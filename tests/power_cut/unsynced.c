@@ -6,7 +6,9 @@
  * size) to an undo log, "<file>.undo". fsync(2)/fdatasync(2) on the file empties its undo log once the real call
  * returns: from then on those writes are durable. After the process is killed, the test (tests/src/power_cut.rs)
  * applies each undo log backwards, which returns every file to exactly its content at its last completed fsync: the
- * state a power cut leaves when the disk cache held everything unsynced. Writes through mmap (SQLite's -shm index)
+ * state a power cut leaves when the disk cache held everything unsynced. Each record also keeps the bytes written, so
+ * the test can then re-apply a random subset of the unsynced writes: a disk that persisted some of them, in any
+ * order. Writes through mmap (SQLite's -shm index)
  * are not seen; the test deletes -shm, as a reboot would lose it. Directory entries (file creation, unlink) are
  * taken as durable.
  *
@@ -36,9 +38,10 @@
 #define MAXPATHS 32
 
 struct record {
-    int64_t off;      /* where the write lands */
+    int64_t off;      /* where the write lands (for a truncate: the new size) */
     int64_t old_size; /* file size before it */
     int64_t len;      /* bytes of pre-image that follow */
+    int64_t post_len; /* bytes written, following the pre-image; -1 for a truncate */
 };
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
@@ -140,8 +143,9 @@ static void write_all(int fd, const void *buf, size_t n) {
     }
 }
 
-/* Saves what [off, off+len) holds now, and the size, before it is overwritten. Called with mu held. */
-static void save_preimage(int fd, int i, off_t off, size_t len) {
+/* Saves what [off, off+len) holds now, and the size, before it is overwritten, then the bytes about to be written
+ * (`post`, `post_len`; -1 for a truncate). Called with mu held. */
+static void save_preimage(int fd, int i, off_t off, size_t len, const void *post, int64_t post_len) {
     struct stat st;
     struct record r;
     char *old;
@@ -157,8 +161,10 @@ static void save_preimage(int fd, int i, off_t off, size_t len) {
         if (got < 0) got = 0;
     }
     r.len = got;
+    r.post_len = post_len;
     write_all(undo_fds[i], &r, sizeof r);
     if (got) write_all(undo_fds[i], old, (size_t)got);
+    if (post_len > 0) write_all(undo_fds[i], post, (size_t)post_len);
     free(old);
 }
 
@@ -220,7 +226,7 @@ ssize_t write(int fd, const void *buf, size_t n) {
     if (i >= 0) {
         pthread_mutex_lock(&mu);
         off_t off = lseek(fd, 0, SEEK_CUR);
-        if (off >= 0) save_preimage(fd, i, off, n);
+        if (off >= 0) save_preimage(fd, i, off, n, buf, (int64_t)n);
         ssize_t r = real_write(fd, buf, n);
         pthread_mutex_unlock(&mu);
         return r;
@@ -233,7 +239,7 @@ ssize_t pwrite(int fd, const void *buf, size_t n, off_t off) {
     int i = tracked(fd);
     if (i >= 0) {
         pthread_mutex_lock(&mu);
-        save_preimage(fd, i, off, n);
+        save_preimage(fd, i, off, n, buf, (int64_t)n);
         ssize_t r = real_pwrite(fd, buf, n, off);
         pthread_mutex_unlock(&mu);
         return r;
@@ -246,7 +252,7 @@ ssize_t pwrite64(int fd, const void *buf, size_t n, off_t off) {
     int i = tracked(fd);
     if (i >= 0) {
         pthread_mutex_lock(&mu);
-        save_preimage(fd, i, off, n);
+        save_preimage(fd, i, off, n, buf, (int64_t)n);
         ssize_t r = real_pwrite64(fd, buf, n, off);
         pthread_mutex_unlock(&mu);
         return r;
@@ -259,8 +265,8 @@ static int truncate_tracked(int fd, off_t len, int (*real)(int, off_t)) {
     struct stat st;
     if (i >= 0 && fstat(fd, &st) == 0) {
         pthread_mutex_lock(&mu);
-        if (len < st.st_size) save_preimage(fd, i, len, (size_t)(st.st_size - len));
-        else save_preimage(fd, i, st.st_size, 0);
+        if (len < st.st_size) save_preimage(fd, i, len, (size_t)(st.st_size - len), NULL, -1);
+        else save_preimage(fd, i, len, 0, NULL, -1);
         int r = real(fd, len);
         pthread_mutex_unlock(&mu);
         return r;

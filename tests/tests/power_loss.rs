@@ -1,7 +1,8 @@
 //! Power loss, not just kill: the daemon runs under an `LD_PRELOAD` shim that remembers every write to its database
 //! files that no fsync has made durable yet ([`hearth_tests::power_cut`]). At random moments under load it is
-//! SIGKILLed and every unsynced write is thrown away — the disk a power cut with a volatile write cache leaves — and
-//! it is restarted on what remains.
+//! SIGKILLed and its unsynced writes are thrown away — all of them (a volatile write cache lost whole), or, at half
+//! the cuts, a random subset of them (a disk that had persisted some, in any order) — and it is restarted on what
+//! remains.
 //!
 //! Checked: `PRAGMA integrity_check` is ok after every cut (on the database the restarted daemon recovered), and at
 //! the end [`drain_and_verify`]: every reading a device saw acknowledged (reported durable) is there, every alert the
@@ -17,7 +18,7 @@ use hearth_tests::hub::{Hub, HubConfig, Rule, SensorsBroker};
 use hearth_tests::load::Load;
 use hearth_tests::mosquitto::Mosquitto;
 use hearth_tests::ports::free_port;
-use hearth_tests::power_cut::{self, Discarded};
+use hearth_tests::power_cut::{self, Cut, Discarded};
 use hearth_tests::survival::drain_and_verify;
 use hearth_tests::upstream::Receiver;
 use rand::Rng;
@@ -71,9 +72,16 @@ async fn what_was_reported_durable_survives_power_cuts_that_lose_unsynced_writes
         // The moment of the cut is the test's random choice, not a wait for a condition.
         tokio::time::sleep(Duration::from_millis(rng.random_range(20..400))).await;
         hub.kill9();
-        let d = power_cut::discard_unsynced(&db);
+        // Half the cuts lose every unsynced write; the others keep a random subset of them.
+        let cut = if rng.random_bool(0.5) {
+            Cut::DropAll
+        } else {
+            Cut::KeepSome(rng.random())
+        };
+        let d = power_cut::discard_unsynced(&db, cut);
         total.writes += d.writes;
         total.bytes += d.bytes;
+        total.kept += d.kept;
         with_loss += u32::from(d.writes > 0);
         hub.restart().await;
         let ok = HubDb::open(&db).await.integrity_check().await;
@@ -86,10 +94,12 @@ async fn what_was_reported_durable_survives_power_cuts_that_lose_unsynced_writes
         "no power cut found an unsynced write: the shim saw nothing, so this run proved nothing"
     );
     eprintln!(
-        "FIGURE power_loss cuts={n} cuts_that_lost_writes={with_loss} writes_discarded={} bytes_discarded={} \
+        "FIGURE power_loss cuts={n} cuts_with_unsynced_writes={with_loss} unsynced_writes={} unsynced_bytes={} \
+         of_which_kept={} \
          acked={} stored={} alerts={} messages={} resends={}",
         total.writes,
         total.bytes,
+        total.kept,
         s.acked,
         s.stored,
         s.alerts,
