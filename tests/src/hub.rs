@@ -139,6 +139,8 @@ pub struct HubConfig {
     pub devices: Vec<Device>,
     pub patients: Vec<Patient>,
     pub rules: Vec<Rule>,
+    /// TOML appended verbatim after everything else (whole tables, e.g. `[clinical]`).
+    pub extra_toml: String,
 }
 
 impl HubConfig {
@@ -160,7 +162,16 @@ impl HubConfig {
             devices: Vec::new(),
             patients: Vec::new(),
             rules: Vec::new(),
+            extra_toml: String::new(),
         }
+    }
+
+    /// Appends whole TOML tables (e.g. `"[clinical]\nflap_count = 1000"`) after the generated configuration.
+    pub fn extra_toml(mut self, toml: &str) -> Self {
+        self.extra_toml.push('\n');
+        self.extra_toml.push_str(toml);
+        self.extra_toml.push('\n');
+        self
     }
 
     pub fn sensors(mut self, sensors: SensorsBroker) -> Self {
@@ -283,6 +294,7 @@ impl HubConfig {
         for r in &self.rules {
             r.write_toml(&mut s, "rules");
         }
+        s.push_str(&self.extra_toml);
         s
     }
 }

@@ -18,6 +18,12 @@ pub const WINDOW: usize = 8;
 /// resolves an alert under a `spo2 < 92` rule.
 pub const PATTERN: [u32; 6] = [90, 88, 91, 96, 97, 95];
 
+/// `[clinical]` settings for a hub under this load: its pattern breaches every sixth reading on purpose (to keep
+/// alert traffic flowing through the fault tests), which flap control would hold open and trends would add to; both
+/// are switched off so that every breach is one alert episode (`tests/src/survival.rs` counts on it).
+pub const CLINICAL_TOML: &str =
+    "[clinical]\nflap_count = 1000000000\n[clinical.trends]\nenabled = false";
+
 /// A running load generator; [`Load::stop`] ends it and returns the simulators for inspection.
 pub struct Load {
     stop: Arc<AtomicBool>,

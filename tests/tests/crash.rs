@@ -12,7 +12,7 @@
 use std::time::Duration;
 
 use hearth_tests::hub::{Hub, HubConfig, Rule, SensorsBroker};
-use hearth_tests::load::Load;
+use hearth_tests::load::{CLINICAL_TOML, Load};
 use hearth_tests::mosquitto::Mosquitto;
 use hearth_tests::ports::free_port;
 use hearth_tests::survival::drain_and_verify;
@@ -39,7 +39,9 @@ async fn nothing_committed_or_raised_is_lost_across_repeated_sigkills() {
     for (i, d) in DEVICES.iter().enumerate() {
         cfg = cfg.patient(&format!("p-{}", i + 1), &[d]);
     }
-    cfg = cfg.rule(Rule::below("spo2", 92.0, "high"));
+    cfg = cfg
+        .rule(Rule::below("spo2", 92.0, "high"))
+        .extra_toml(CLINICAL_TOML);
     cfg.resend_after_s = 1;
     let mut hub = Hub::start(cfg).await;
     let load = Load::start(sensors_port, &DEVICES).await;

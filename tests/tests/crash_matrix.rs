@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use hearth_tests::http;
 use hearth_tests::hub::{Hub, HubConfig, Rule, SensorsBroker};
-use hearth_tests::load::Load;
+use hearth_tests::load::{CLINICAL_TOML, Load};
 use hearth_tests::mosquitto::Mosquitto;
 use hearth_tests::ports::free_port;
 use hearth_tests::survival::{drain_and_verify, wait_stored};
@@ -73,7 +73,9 @@ async fn kill_at(point: &'static str, passes: u32, via: Via) {
     for (i, d) in DEVICES.iter().enumerate() {
         cfg = cfg.patient(&format!("p-{}", i + 1), &[d]);
     }
-    cfg = cfg.rule(Rule::below("spo2", 92.0, "high"));
+    cfg = cfg
+        .rule(Rule::below("spo2", 92.0, "high"))
+        .extra_toml(CLINICAL_TOML);
     cfg.resend_after_s = 1;
     let spec = |rng: &mut rand::rngs::ThreadRng| {
         let n = rng.random_range(passes..=2 * passes);

@@ -13,7 +13,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use hearth_tests::hub::{Hub, HubConfig, Rule, SensorsBroker};
-use hearth_tests::load::Load;
+use hearth_tests::load::{CLINICAL_TOML, Load};
 use hearth_tests::mosquitto::Mosquitto;
 use hearth_tests::proxy::{FaultProxy, Faults};
 use hearth_tests::survival::{drain_and_verify, wait_stored};
@@ -46,7 +46,9 @@ fn config(upstream_port: u16, sensors: SensorsBroker) -> HubConfig {
     for (i, d) in DEVICES.iter().enumerate() {
         cfg = cfg.patient(&format!("p-{}", i + 1), &[d]);
     }
-    cfg = cfg.rule(Rule::below("spo2", 92.0, "high"));
+    cfg = cfg
+        .rule(Rule::below("spo2", 92.0, "high"))
+        .extra_toml(CLINICAL_TOML);
     cfg.resend_after_s = 1;
     cfg
 }

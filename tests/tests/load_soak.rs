@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use hearth_tests::db::HubDb;
 use hearth_tests::hub::{Hub, HubConfig, Rule};
-use hearth_tests::load::Load;
+use hearth_tests::load::{CLINICAL_TOML, Load};
 use hearth_tests::mosquitto::Mosquitto;
 use hearth_tests::survival::wait_stored;
 use sqlx::Row;
@@ -55,7 +55,9 @@ async fn a_burst_is_absorbed_with_back_pressure_and_no_gaps() {
         cfg = cfg.patient(&format!("p-{}", i + 1), &[d]);
     }
     // The load's values never breach this: the figure is the reading path's, not the alert path's.
-    cfg = cfg.rule(Rule::below("spo2", 80.0, "high"));
+    cfg = cfg
+        .rule(Rule::below("spo2", 80.0, "high"))
+        .extra_toml(CLINICAL_TOML);
     let mut hub = Hub::start(cfg).await;
     let pid = hub.pid().expect("running");
     let (rss_before, _) = rss_kib(pid);

@@ -62,6 +62,8 @@ fn config(upstream_port: u16, db: &std::path::Path, budget_mb: u64) -> Config {
             "[[patients]]\nid = \"p-{d}\"\ndevices = [\"ox-{d}\"]\n"
         ));
     }
+    // Every breach is one alert episode (flap control would hold some open: each device breaches twice an hour).
+    raw.push_str(hearth_tests::load::CLINICAL_TOML);
     Config::parse(&raw, std::path::Path::new("outage_48h.toml")).expect("config")
 }
 

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use hearth_tests::db::HubDb;
 use hearth_tests::hub::{Hub, HubConfig, Rule, SensorsBroker};
-use hearth_tests::load::Load;
+use hearth_tests::load::{CLINICAL_TOML, Load};
 use hearth_tests::mosquitto::Mosquitto;
 use hearth_tests::ports::free_port;
 use hearth_tests::power_cut::{self, Cut, Discarded};
@@ -44,7 +44,9 @@ async fn what_was_reported_durable_survives_power_cuts_that_lose_unsynced_writes
     for (i, d) in DEVICES.iter().enumerate() {
         cfg = cfg.patient(&format!("p-{}", i + 1), &[d]);
     }
-    cfg = cfg.rule(Rule::below("spo2", 92.0, "high"));
+    cfg = cfg
+        .rule(Rule::below("spo2", 92.0, "high"))
+        .extra_toml(CLINICAL_TOML);
     cfg.resend_after_s = 1;
     let mut hub = Hub::start(cfg).await;
     // The database path is known once the hub exists: stop it cleanly and run it under the shim from now on.
