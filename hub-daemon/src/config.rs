@@ -458,6 +458,7 @@ impl Config {
             );
         }
         self.clinical.trends.validate()?;
+        self.clinical.news2_freshness.validate()?;
         Ok(())
     }
 

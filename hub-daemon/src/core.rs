@@ -637,7 +637,8 @@ impl<C: Clock> Core<C> {
         }
         let scale = self.news2_scale(patient);
         let inputs = self.news2_inputs.entry(patient.to_string()).or_default();
-        let score = news2::score(inputs, scale, now, &news2::Freshness::default());
+        let freshness = self.cfg.clinical.news2_freshness.windows();
+        let score = news2::score(inputs, scale, now, &freshness);
         self.news2_scored(patient, &score, now, batch);
         let raised = self.clinic.monitoring_raised(patient, now);
         let severity = score

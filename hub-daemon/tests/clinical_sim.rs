@@ -595,3 +595,30 @@ async fn a_baseline_agreed_in_the_community_hub_applies_survives_a_restart_and_c
     assert_eq!(raised.len(), 2);
     assert_eq!(raised[1]["rule"], "spo2_below_92");
 }
+
+#[tokio::test]
+async fn news2_freshness_is_configurable_per_parameter() {
+    let raw = format!("{CONFIG}\n[clinical.news2_freshness]\nspo2_s = 600\n")
+        .replace("[clinical]\ntimezone = \"Europe/London\"\n", "");
+    let mut rig = Rig::from_config(&raw).await;
+    rig.send("ox-1", vec![spo2(91)]).await; // SpO2 91 scores 3: low-medium, an alert
+    rig.clock.advance(20 * MIN);
+    // RR 26 → 3, pulse 135 → 3, temp 39.5 → 2: 8 without SpO2, high — an upgrade, so a new revision.
+    rig.send(
+        "ox-1",
+        vec![
+            obs(Code::RespRate, 26, 0),
+            hr(135),
+            obs(Code::Temp, 395, -1),
+        ],
+    )
+    .await;
+    let news2 = sent_rule(&rig, "news2").await;
+    assert_eq!(news2.last().unwrap()["severity"], "high");
+    let last = &news2.last().unwrap()["details"]["news2"];
+    assert_eq!(
+        last["stale"],
+        serde_json::json!(["spo2"]),
+        "20 min is older than the 10 min configured"
+    );
+}
