@@ -139,8 +139,10 @@ pub struct HubConfig {
     pub devices: Vec<Device>,
     pub patients: Vec<Patient>,
     pub rules: Vec<Rule>,
-    /// TOML appended verbatim after everything else (whole tables, e.g. `[clinical]`).
+    /// TOML appended as is (sections other fixtures do not model, e.g. `[ble]`).
     pub extra_toml: String,
+    /// Environment variables for the daemon process (e.g. `DBUS_SYSTEM_BUS_ADDRESS`).
+    pub env: Vec<(String, String)>,
 }
 
 impl HubConfig {
@@ -163,14 +165,19 @@ impl HubConfig {
             patients: Vec::new(),
             rules: Vec::new(),
             extra_toml: String::new(),
+            env: Vec::new(),
         }
     }
 
-    /// Appends whole TOML tables (e.g. `"[clinical]\nflap_count = 1000"`) after the generated configuration.
+    /// Appends TOML to the generated configuration.
     pub fn extra_toml(mut self, toml: &str) -> Self {
-        self.extra_toml.push('\n');
         self.extra_toml.push_str(toml);
-        self.extra_toml.push('\n');
+        self
+    }
+
+    /// Sets an environment variable of the daemon process.
+    pub fn env(mut self, key: &str, value: &str) -> Self {
+        self.env.push((key.into(), value.into()));
         self
     }
 
@@ -529,6 +536,9 @@ impl Hub {
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("clone log fd"))
             .stderr(log);
+        for (k, v) in &self.config.env {
+            cmd.env(k, v);
+        }
         if std::env::var_os("RUST_LOG").is_none() {
             cmd.env("RUST_LOG", "info");
         }

@@ -22,7 +22,7 @@ pub const PATTERN: [u32; 6] = [90, 88, 91, 96, 97, 95];
 /// alert traffic flowing through the fault tests), which flap control would hold open and trends would add to; both
 /// are switched off so that every breach is one alert episode (`tests/src/survival.rs` counts on it).
 pub const CLINICAL_TOML: &str =
-    "[clinical]\nflap_count = 1000000000\n[clinical.trends]\nenabled = false";
+    "\n[clinical]\nflap_count = 1000000000\n[clinical.trends]\nenabled = false\n";
 
 /// A running load generator; [`Load::stop`] ends it and returns the simulators for inspection.
 pub struct Load {
