@@ -259,9 +259,13 @@ impl<C: Clock> Core<C> {
             }
         }
         self.commit(&batch).await?;
+        let acked = !acks.is_empty();
         for (ack, frame_device) in acks {
             let frame_ack = frame_device.and_then(|d| self.frame_ack(&d));
             ack.committed(frame_ack);
+        }
+        if acked {
+            crate::failpoints::crash_point(crate::failpoints::READING_ACKNOWLEDGED);
         }
         Ok(())
     }
@@ -1002,6 +1006,7 @@ impl<C: Clock> Core<C> {
             incident,
         };
         self.attach_sbard(&mut alert, now);
+        crate::failpoints::crash_point(crate::failpoints::ALERT_RAISED);
         metrics::counter!(m::ALERTS_RAISED, "severity" => severity_str(severity), "kind" => kind.as_str()).increment(1);
         tracing::info!(alert = %alert.id, kind = kind.as_str(), rule, severity = severity_str(severity), "alert raised");
         self.emit(&alert, "raised", now, batch);

@@ -36,6 +36,7 @@ pub async fn run<C: Clock + Clone>(
     shutdown: CancellationToken,
     on_ready: impl FnOnce(&Bound) + Send,
 ) -> anyhow::Result<()> {
+    crate::failpoints::setup();
     let cfg = Arc::new(cfg);
     let metrics = telemetry::init_metrics();
     let store = Store::open(&cfg.storage.path)

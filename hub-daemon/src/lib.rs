@@ -27,6 +27,7 @@ pub mod daemon;
 pub mod decode;
 pub mod demo;
 pub mod device_auth;
+pub mod failpoints;
 pub mod gate;
 pub mod hil;
 pub mod http;

@@ -21,6 +21,7 @@ use tokio_util::sync::CancellationToken;
 use crate::clock::{Clock, Millis};
 use crate::config::{self, Config};
 use crate::core::CoreInput;
+use crate::failpoints::{self, crash_point};
 use crate::sources::mqtt::Backoff;
 use crate::store::{DeliveryUpdate, OutboxRow, Store};
 use crate::telemetry as m;
@@ -123,7 +124,11 @@ pub async fn run(
                     Some(LinkEvent::Message(p.topic, p.payload))
                 }
                 Ok(Event::Incoming(Packet::PubAck(a))) => Some(LinkEvent::PubAck(a.pkid)),
-                Ok(Event::Outgoing(Outgoing::Publish(pkid))) => Some(LinkEvent::Sent(pkid)),
+                // QoS 0 heartbeats are reported with packet id 0 and get no PubAck: only alert messages (QoS 1,
+                // pkid ≥ 1) may take an entry of the sent queue, or later PubAcks land on the wrong outbox rows.
+                Ok(Event::Outgoing(Outgoing::Publish(pkid))) if pkid != 0 => {
+                    Some(LinkEvent::Sent(pkid))
+                }
                 Ok(_) => None,
                 Err(e) => {
                     if ev_tx.send(LinkEvent::Down(e.to_string())).await.is_err() {
@@ -203,6 +208,7 @@ pub async fn run(
                 }
                 Some(LinkEvent::PubAck(pkid)) => {
                     if let Some((outbox_id, alert_id, rev)) = p.by_pkid.remove(&pkid) {
+                        crash_point(failpoints::ALERT_PUBACK);
                         let at = clock.now_ms();
                         p.report(CoreInput::Delivery(DeliveryUpdate::PubAcked { outbox_id, alert_id, rev, at })).await;
                     }
@@ -284,6 +290,7 @@ impl Publisher {
             row.payload.clone().into_bytes(),
         ) {
             Ok(()) => {
+                crash_point(failpoints::ALERT_PUBLISHED);
                 self.sent_fifo
                     .push_back((row.id, row.alert_id.clone(), row.rev));
                 let update = DeliveryUpdate::Published {
@@ -312,6 +319,7 @@ impl Publisher {
             }
         };
         for a in acks.acks {
+            crash_point(failpoints::ALERT_ACKED);
             let patient = self
                 .in_flight
                 .iter()

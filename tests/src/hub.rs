@@ -343,6 +343,8 @@ pub struct Hub {
     child: Option<Child>,
     ready: Ready,
     starts: u32,
+    /// Extra environment for the next starts (e.g. `FAILPOINTS`).
+    env: Vec<(String, String)>,
 }
 
 /// How long start-up may take before a test gives up.
@@ -351,6 +353,12 @@ pub const READY_TIMEOUT: Duration = Duration::from_secs(30);
 impl Hub {
     /// Writes the configuration to a fresh temporary directory and starts the daemon; returns once it is ready.
     pub async fn start(config: HubConfig) -> Hub {
+        Hub::start_with_env(config, &[]).await
+    }
+
+    /// Like [`Hub::start`], with extra environment variables for the daemon (kept for restarts until
+    /// [`Hub::set_env`] changes them).
+    pub async fn start_with_env(config: HubConfig, env: &[(&str, &str)]) -> Hub {
         let dir = tempfile::Builder::new()
             .prefix("hearth-hub-")
             .tempdir()
@@ -367,7 +375,9 @@ impl Hub {
                 sensors_broker: ([0, 0, 0, 0], 0).into(),
             },
             starts: 0,
+            env: Vec::new(),
         };
+        hub.set_env(env);
         hub.spawn().await;
         hub
     }
@@ -424,6 +434,39 @@ impl Hub {
 
     pub fn config_path(&self) -> PathBuf {
         self.dir.path().join("hearthd.toml")
+    }
+
+    /// Replaces the extra environment used from the next (re)start on.
+    pub fn set_env(&mut self, env: &[(&str, &str)]) {
+        self.env = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+    }
+
+    /// The running daemon's process id.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// Waits (bounded, polling every 20 ms: a child exiting has no async event here) for the daemon to exit on its
+    /// own; returns its status, or `None` if it is still running after `timeout`.
+    pub async fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
+                self.child = None;
+                return Some(status);
+            }
+            if self.child.is_none() || Instant::now() >= deadline {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     /// How many times the daemon was started (1 after [`Hub::start`]).
@@ -516,6 +559,7 @@ impl Hub {
         if std::env::var_os("RUST_LOG").is_none() {
             cmd.env("RUST_LOG", "info");
         }
+        cmd.envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         let child = cmd
             .spawn()
             .unwrap_or_else(|e| panic!("spawn {}: {e}", bin.display()));

@@ -2,6 +2,8 @@
 //! brokers on loopback, with nothing fixed (ports, databases and brokers are private to each test).
 //!
 //! - [`ports`]: a free loopback port.
+//! - [`power_cut`]: power cuts that lose unsynced writes (an `LD_PRELOAD` shim under the real daemon).
+//! - [`proxy`]: a TCP fault proxy (seeded closes, resets and stalls) for flaky-link tests.
 //! - [`mosquitto`]: a private Mosquitto broker that can be stopped and started again on the same port.
 //! - [`hub`]: the `hearthd` child process ([`hub::Hub`]) and the builder of its TOML configuration
 //!   ([`hub::HubConfig`]).
@@ -14,6 +16,7 @@
 //! - [`load`]: continuous reading load from several simulated devices.
 //! - [`rig`]: the usual wiring of all of the above for one scenario.
 //! - [`check`]: delivery checks (outbox vs receiver) shared by the fault tests.
+//! - [`survival`]: the full after-the-faults verdict (nothing committed or raised lost, audit chain intact).
 //! - [`wait`]: bounded waiting helpers; every wait in these tests has a timeout.
 //! - [`bluez`]: a simulated BlueZ (zbus) on a private `dbus-daemon`, with scriptable health devices and BTHome
 //!   sensors; [`ble_rig`]: one Bluetooth scenario's wiring (simulated BlueZ, hub pointed at it, upstream receiver).
@@ -32,8 +35,11 @@ pub mod load;
 pub mod mosquitto;
 pub mod pki;
 pub mod ports;
+pub mod power_cut;
+pub mod proxy;
 pub mod rig;
 pub mod sensors;
+pub mod survival;
 pub mod time_fmt;
 pub mod upstream;
 pub mod wait;

@@ -18,6 +18,12 @@ pub const WINDOW: usize = 8;
 /// resolves an alert under a `spo2 < 92` rule.
 pub const PATTERN: [u32; 6] = [90, 88, 91, 96, 97, 95];
 
+/// `[clinical]` settings for a hub under this load: its pattern breaches every sixth reading on purpose (to keep
+/// alert traffic flowing through the fault tests), which flap control would hold open and trends would add to; both
+/// are switched off so that every breach is one alert episode (`tests/src/survival.rs` counts on it).
+pub const CLINICAL_TOML: &str =
+    "\n[clinical]\nflap_count = 1000000000\n[clinical.trends]\nenabled = false\n";
+
 /// A running load generator; [`Load::stop`] ends it and returns the simulators for inspection.
 pub struct Load {
     stop: Arc<AtomicBool>,
@@ -28,6 +34,12 @@ pub struct Load {
 impl Load {
     /// Starts one simulator per device on `127.0.0.1:port`, each publishing to `hub/readings/{device}`.
     pub async fn start(port: u16, devices: &[&str]) -> Load {
+        Load::start_paced(port, devices, None).await
+    }
+
+    /// Like [`Load::start`], each device publishing at most `per_device_hz` readings per second (`None`: as fast as
+    /// the PubAcks allow). The pace is an upper bound; back-pressure can only slow it further.
+    pub async fn start_paced(port: u16, devices: &[&str], per_device_hz: Option<f64>) -> Load {
         let stop = Arc::new(AtomicBool::new(false));
         let mut tasks = Vec::new();
         let mut sims = Vec::new();
@@ -38,6 +50,12 @@ impl Load {
             let stop = stop.clone();
             tasks.push(tokio::spawn(async move {
                 let mut seq = 0u64;
+                let mut pace = per_device_hz.map(|hz| {
+                    let mut i = tokio::time::interval(Duration::from_secs_f64(1.0 / hz));
+                    // A stall is not made up with a burst: the rate stays an upper bound.
+                    i.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                    i
+                });
                 while !stop.load(Ordering::SeqCst) {
                     // Back-pressure: wait for a slot and a connection (both bounded, re-checked each turn).
                     if !sim.is_connected() {
@@ -53,6 +71,9 @@ impl Load {
                         .await
                     {
                         continue;
+                    }
+                    if let Some(p) = pace.as_mut() {
+                        p.tick().await;
                     }
                     seq += 1;
                     let v = PATTERN[(seq as usize) % PATTERN.len()];
@@ -81,11 +102,17 @@ impl Load {
         .is_ok()
     }
 
-    /// Stops publishing and returns the simulators (with their PubAck records).
+    /// Stops publishing, waits (bounded) until nothing is in flight, and returns the simulators (with their PubAck
+    /// records).
     pub async fn stop(self) -> Vec<Arc<SensorSim>> {
         self.stop.store(true, Ordering::SeqCst);
         for t in self.tasks {
             t.await.expect("load task");
+        }
+        // Let what is in flight settle (acked, or lost with its connection), so a check that follows sees every
+        // reading the hub will ever commit from this load.
+        for s in &self.sims {
+            s.wait_outstanding_below(1, Duration::from_secs(10)).await;
         }
         self.sims
     }

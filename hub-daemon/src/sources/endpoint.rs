@@ -236,6 +236,7 @@ async fn session<C: Clock + Clone>(
                 }
                 Ok(Packet::Connect(_)) => return Err(ConnError::Protocol("second CONNECT".into())),
                 Ok(Packet::Publish(p)) => {
+                    crate::failpoints::crash_point(crate::failpoints::READING_RECEIVED);
                     let routed = match &identity {
                         Some(device)
                             if !device_auth::may_publish(&shared.cfg.prefix, device, &p.topic) =>

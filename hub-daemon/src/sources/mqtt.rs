@@ -132,6 +132,7 @@ pub async fn run(
                 }
             }
             Ok(Event::Incoming(Packet::Publish(p))) => {
+                crate::failpoints::crash_point(crate::failpoints::READING_RECEIVED);
                 let input = classify(&cfg, &client, p, clock.now_ms());
                 tokio::select! {
                     _ = shutdown.cancelled() => break,

@@ -23,6 +23,7 @@ pub use queries::*;
 pub use readings::{decode_compact, encode_compact};
 
 use crate::clock::Millis;
+use crate::failpoints::{self, crash_point};
 use crate::model::{Alert, Quarantined, Reading, severity_str};
 
 #[derive(Debug, thiserror::Error)]
@@ -350,6 +351,18 @@ impl Store {
         audit::append(&mut tx, b.events.iter().chain(&delivery_events)).await?;
         tx.commit().await?;
         new_names.publish(&self.names);
+        if !b.readings.is_empty() {
+            crash_point(failpoints::READING_COMMITTED);
+        }
+        if !b.outbox.is_empty() {
+            crash_point(failpoints::OUTBOX_WRITTEN);
+        }
+        if b.delivery
+            .iter()
+            .any(|d| matches!(d, DeliveryUpdate::Delivered { .. }))
+        {
+            crash_point(failpoints::ALERT_DELIVERED);
+        }
         Ok(())
     }
 
