@@ -10,6 +10,8 @@
 //! - [`http`]: a minimal HTTP GET client for the hub's API and a Prometheus text reader.
 //! - [`db`]: read-only access to the hub's SQLite database.
 //! - [`load`]: continuous reading load from several simulated devices.
+//! - [`community`]: the community hub (in-process) and simulated homes that talk to it over a broker.
+//! - [`postgres`]: a private PostgreSQL server for the community hub's tests.
 //! - [`rig`]: the usual wiring of all of the above for one scenario.
 //! - [`check`]: delivery checks (outbox vs receiver) shared by the fault tests.
 //! - [`wait`]: bounded waiting helpers; every wait in these tests has a timeout.
@@ -18,11 +20,13 @@
 //! is no event to await (a TCP port opening, a file appearing, an HTTP view changing), always in a bounded loop.
 
 pub mod check;
+pub mod community;
 pub mod db;
 pub mod http;
 pub mod hub;
 pub mod load;
 pub mod mosquitto;
+pub mod postgres;
 pub mod ports;
 pub mod rig;
 pub mod sensors;
