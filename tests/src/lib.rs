@@ -3,6 +3,7 @@
 //!
 //! - [`ports`]: a free loopback port.
 //! - [`mosquitto`]: a private Mosquitto broker that can be stopped and started again on the same port.
+//! - [`fhir`]: structural checks of FHIR R4 JSON Bundles and Observations.
 //! - [`hub`]: the `hearthd` child process ([`hub::Hub`]) and the builder of its TOML configuration
 //!   ([`hub::HubConfig`]).
 //! - [`upstream`]: a simulated community hub that records every alert and sends end-to-end acks.
@@ -14,6 +15,7 @@
 //! - [`postgres`]: a private PostgreSQL server for the community hub's tests.
 //! - [`rig`]: the usual wiring of all of the above for one scenario.
 //! - [`check`]: delivery checks (outbox vs receiver) shared by the fault tests.
+//! - [`web`]: an HTTP client with a cookie jar for the community hub's dashboard.
 //! - [`wait`]: bounded waiting helpers; every wait in these tests has a timeout.
 //!
 //! Every wait awaits an event (a channel, a PubAck, a file) with a timeout. Only fixtures poll, and only where there
@@ -22,6 +24,7 @@
 pub mod check;
 pub mod community;
 pub mod db;
+pub mod fhir;
 pub mod http;
 pub mod hub;
 pub mod load;
@@ -33,3 +36,4 @@ pub mod sensors;
 pub mod time_fmt;
 pub mod upstream;
 pub mod wait;
+pub mod web;
