@@ -1,6 +1,7 @@
 //! Fixtures for Hearth's end-to-end tests: everything a test needs to run the real `hearthd` binary against real
 //! brokers on loopback, with nothing fixed (ports, databases and brokers are private to each test).
 //!
+//! - [`browser`]: headless Chromium over the DevTools protocol, for the dashboard's browser test.
 //! - [`ports`]: a free loopback port.
 //! - [`mosquitto`]: a private Mosquitto broker that can be stopped and started again on the same port.
 //! - [`fhir`]: structural checks of FHIR R4 JSON Bundles and Observations.
@@ -21,6 +22,7 @@
 //! Every wait awaits an event (a channel, a PubAck, a file) with a timeout. Only fixtures poll, and only where there
 //! is no event to await (a TCP port opening, a file appearing, an HTTP view changing), always in a bounded loop.
 
+pub mod browser;
 pub mod check;
 pub mod community;
 pub mod db;

@@ -173,7 +173,7 @@ pub fn chart(v: &Vital, pts: &[(i64, f64)], from: i64, to: i64) -> Markup {
                 }
                 @for d in 0..=7 {
                     @let t = from + (span as i64) * d / 7;
-                    text x=(format!("{:.1}", x(t))) y=(H - 6.0) text-anchor="middle" font-size="10" fill="#222" {
+                    text x=(format!("{:.1}", x(t))) y=(H - 6.0) text-anchor=(match d { 0 => "start", 7 => "end", _ => "middle" }) font-size="10" fill="#222" {
                         (format_rfc3339_millis(t)[5..10].to_string())
                     }
                 }

@@ -54,7 +54,7 @@ const QUEUE_JS: &str = r#"
       if(focused){var f=document.getElementById(focused); if(f) f.focus();}
     });
   }
-  var es=new EventSource('/events');
+  var es=new EventSource('/events'); window.hearthEvents=es;
   ['alerts','homes','reload'].forEach(function(e){es.addEventListener(e,refresh);});
 })();
 "#;
