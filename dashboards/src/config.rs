@@ -29,6 +29,8 @@ session_hours = 12
 [homes]
 # A home is silent when nothing (heartbeat or alert) arrived for this long.
 silent_after_s = 300
+# How often to look for silent homes.
+check_every_s = 10
 "#;
 
 #[derive(Debug, thiserror::Error)]
@@ -79,6 +81,7 @@ pub struct HttpConfig {
 #[serde(deny_unknown_fields)]
 pub struct HomesConfig {
     pub silent_after_s: u64,
+    pub check_every_s: u64,
 }
 
 impl Config {
@@ -110,6 +113,9 @@ impl Config {
         }
         if cfg.homes.silent_after_s == 0 {
             return Err(invalid("homes.silent_after_s", "must be positive"));
+        }
+        if cfg.homes.check_every_s == 0 {
+            return Err(invalid("homes.check_every_s", "must be positive"));
         }
         if cfg.http.session_hours == 0 {
             return Err(invalid("http.session_hours", "must be positive"));

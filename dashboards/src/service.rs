@@ -58,9 +58,6 @@ impl Running {
     }
 }
 
-/// How often the silent-home check runs.
-pub const SILENCE_CHECK_EVERY: Duration = Duration::from_secs(5);
-
 /// Connects the store, binds the dashboard and starts every task.
 pub async fn start(cfg: Config, clock: AnyClock, shutdown: CancellationToken) -> Result<Running, ServiceError> {
     let cfg = Arc::new(cfg);
@@ -89,7 +86,7 @@ pub async fn start(cfg: Config, clock: AnyClock, shutdown: CancellationToken) ->
         store.clone(),
         clock.clone(),
         cfg.homes.silent_after_s,
-        SILENCE_CHECK_EVERY,
+        Duration::from_secs(cfg.homes.check_every_s),
         live.clone(),
         shutdown.clone(),
     )));
