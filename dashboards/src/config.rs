@@ -12,7 +12,8 @@ pub const DEFAULT_CONFIG: &str = r#"# Hearth community hub
 # The broker the homes' hubs publish to (their [upstream].broker).
 broker = "mqtt://127.0.0.1:1883"
 topic_prefix = "care"
-# Instances with the same group share the homes' alerts (MQTT shared subscription).
+# Instances with the same group share the homes' alerts (MQTT shared subscription); "" subscribes plainly
+# (one instance only, or a broker without shared subscriptions).
 share_group = "community"
 client_id = "hearth-community-1"
 
@@ -101,7 +102,9 @@ impl Config {
         if !hearth_protocol::json::is_valid_topic_id(&cfg.mqtt.topic_prefix) {
             return Err(invalid("mqtt.topic_prefix", "must be one topic level"));
         }
-        if !hearth_protocol::json::is_valid_topic_id(&cfg.mqtt.share_group) {
+        if !cfg.mqtt.share_group.is_empty()
+            && !hearth_protocol::json::is_valid_topic_id(&cfg.mqtt.share_group)
+        {
             return Err(invalid("mqtt.share_group", "must be one topic level"));
         }
         if !(cfg.database.url.starts_with("sqlite:") || cfg.database.url.starts_with("postgres"))

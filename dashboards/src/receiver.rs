@@ -63,10 +63,12 @@ pub fn mqtt_client(cfg: &Config) -> Result<(AsyncClient, EventLoop), ReceiverErr
     Ok((client, eventloop))
 }
 
-/// The shared-subscription filters of this instance.
+/// The subscription filters of this instance: shared (`$share/{group}/…`) unless `mqtt.share_group` is empty (one
+/// instance, or a broker without shared subscriptions).
 pub fn filters(cfg: &Config) -> [String; 2] {
     let (g, p) = (&cfg.mqtt.share_group, &cfg.mqtt.topic_prefix);
-    [format!("$share/{g}/{p}/alerts/#"), format!("$share/{g}/{p}/heartbeat/#")]
+    let share = if g.is_empty() { String::new() } else { format!("$share/{g}/") };
+    [format!("{share}{p}/alerts/#"), format!("{share}{p}/heartbeat/#")]
 }
 
 /// Runs the receiver until `shutdown`. `connected` (if given) is told each time the subscriptions are acknowledged.
