@@ -415,6 +415,14 @@ impl Store {
             .await?)
     }
 
+    /// How many incidents are open.
+    pub async fn open_count(&self) -> Result<i64, StoreError> {
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM alerts WHERE is_open = 1")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(row.try_get("n")?)
+    }
+
     pub async fn alert(&self, id: &str) -> Result<Option<AlertRow>, StoreError> {
         let sql = format!("SELECT {ALERT_COLUMNS} FROM alerts WHERE id = $1");
         Ok(sqlx::query_as::<_, AlertRow>(sqlx::AssertSqlSafe(sql))

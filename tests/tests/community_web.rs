@@ -131,6 +131,11 @@ async fn queue_is_ordered_by_priority_with_news2_and_sbard() {
     assert!(page.contains("SpO2 89 % and falling") && page.contains("Visit within 1 hour"), "SBARD shown");
     assert!(page.contains("<strong>7</strong> (high)"), "NEWS2 and band shown");
     assert!(page.contains("aria-live=\"polite\""), "live region for updates");
+    let resp = web.get("/").await;
+    let csp = resp.header("content-security-policy").expect("CSP");
+    assert!(csp.contains("default-src 'self'") && !csp.contains("unsafe-inline"), "{csp}");
+    assert!(!resp.body.contains("<script>"), "no inline script under the CSP");
+    assert_eq!(web.get("/static/queue.js").await.status, 200);
     assert!(page.contains("<label for=\"") || !page.contains("<input id="), "inputs are labelled");
     // The live-refresh fragment has the same rows.
     let rows = web.get("/queue/rows").await.body;

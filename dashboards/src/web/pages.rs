@@ -6,7 +6,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Html;
 use hearth_protocol::json::format_rfc3339_millis;
-use maud::{DOCTYPE, Markup, PreEscaped, html};
+use maud::{DOCTYPE, Markup, html};
 
 use super::auth::CurrentUser;
 use super::{AppState, WebError, charts};
@@ -17,7 +17,8 @@ use crate::store::{AlertRow, Role};
 pub const QUEUE_LIMIT: i64 = 500;
 const DAY_MS: i64 = 86_400_000;
 
-const CSS: &str = r#"
+/// Served at `/static/app.css` (a stylesheet of our own origin keeps the Content-Security-Policy strict).
+pub const CSS: &str = r#"
 body{font-family:system-ui,sans-serif;margin:0;color:#111;background:#fff;line-height:1.4}
 a{color:#0645ad}a:focus,button:focus,input:focus,select:focus,summary:focus{outline:3px solid #ff8c00;outline-offset:2px}
 .skip{position:absolute;left:-999px}.skip:focus{left:8px;top:8px;background:#fff;padding:4px;z-index:9}
@@ -38,7 +39,8 @@ dl.sbard dt{font-weight:bold}dl.sbard dd{margin:0 0 4px 0}
 .silent{color:#b00020;font-weight:bold}
 "#;
 
-const QUEUE_JS: &str = r#"
+/// Served at `/static/queue.js`: live refresh of the queue over Server-Sent Events.
+pub const QUEUE_JS: &str = r#"
 (function(){
   var rows=document.getElementById('queue-rows'); if(!rows||!window.EventSource) return;
   var status=document.getElementById('queue-status');
@@ -56,10 +58,13 @@ const QUEUE_JS: &str = r#"
   }
   var es=new EventSource('/events'); window.hearthEvents=es;
   ['alerts','homes','reload'].forEach(function(e){es.addEventListener(e,refresh);});
+  // Catch up on whatever changed between rendering the page and (re)connecting.
+  es.addEventListener('open',refresh);
 })();
 "#;
 
 fn html_page(title: &str, user: Option<&CurrentUser>, current: &str, body: Markup, script: Option<&str>) -> Html<String> {
+    // `script` is the URL of a script of our own.
     let m = html! {
         (DOCTYPE)
         html lang="en" {
@@ -67,7 +72,7 @@ fn html_page(title: &str, user: Option<&CurrentUser>, current: &str, body: Marku
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 title { (title) " — Hearth community hub" }
-                style { (PreEscaped(CSS)) }
+                link rel="stylesheet" href="/static/app.css";
             }
             body {
                 a.skip href="#main" { "Skip to main content" }
@@ -87,7 +92,7 @@ fn html_page(title: &str, user: Option<&CurrentUser>, current: &str, body: Marku
                     }
                 }
                 main id="main" tabindex="-1" { (body) }
-                @if let Some(js) = script { script { (PreEscaped(js)) } }
+                @if let Some(src) = script { script src=(src) {} }
             }
         }
     };
@@ -241,8 +246,12 @@ pub fn rows(now: i64, user: &CurrentUser, alerts: &[AlertRow]) -> Markup {
 pub async fn queue(State(state): State<AppState>, user: CurrentUser) -> Result<Html<String>, WebError> {
     let now = state.clock.now_ms();
     let alerts = state.store.queue(now, QUEUE_LIMIT).await?;
+    let open = state.store.open_count().await?;
     let body = html! {
         h1 { "Caseload queue" }
+        @if open > alerts.len() as i64 {
+            p role="note" { "Showing the " (alerts.len()) " highest-priority of " (open) " open incidents." }
+        }
         p { "Open incidents, highest priority first: severity, then NEWS2, then the longest waiting. Updates live." }
         p id="queue-status" role="status" aria-live="polite" { (alerts.len()) " open incidents." }
         table {
@@ -255,7 +264,7 @@ pub async fn queue(State(state): State<AppState>, user: CurrentUser) -> Result<H
             tbody id="queue-rows" { (rows(now, &user, &alerts)) }
         }
     };
-    Ok(html_page("Caseload queue", Some(&user), "queue", body, Some(QUEUE_JS)))
+    Ok(html_page("Caseload queue", Some(&user), "queue", body, Some("/static/queue.js")))
 }
 
 pub async fn queue_rows(State(state): State<AppState>, user: CurrentUser) -> Result<Html<String>, WebError> {
