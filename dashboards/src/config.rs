@@ -16,6 +16,8 @@ topic_prefix = "care"
 # (one instance only, or a broker without shared subscriptions).
 share_group = "community"
 client_id = "hearth-community-1"
+# Acknowledgements and resolutions are resent this often until the home shows it applied them.
+action_resend_s = 30
 
 [database]
 # sqlite://path/to/file.db or postgres://user@host/db
@@ -62,6 +64,7 @@ pub struct MqttConfig {
     pub topic_prefix: String,
     pub share_group: String,
     pub client_id: String,
+    pub action_resend_s: u64,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -116,6 +119,9 @@ impl Config {
         }
         if cfg.homes.silent_after_s == 0 {
             return Err(invalid("homes.silent_after_s", "must be positive"));
+        }
+        if cfg.mqtt.action_resend_s == 0 {
+            return Err(invalid("mqtt.action_resend_s", "must be positive"));
         }
         if cfg.homes.check_every_s == 0 {
             return Err(invalid("homes.check_every_s", "must be positive"));

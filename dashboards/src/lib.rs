@@ -6,6 +6,7 @@
 //! - [`config`]: TOML configuration.
 //! - [`store`]: the database (sqlx `Any`: one set of queries, per-backend migrations).
 //! - [`receiver`]: MQTT shared subscription → batch commit → end-to-end acks.
+//! - [`resend`]: nurses' actions resent until the home has applied them.
 //! - [`silence`]: "home silent" detection on an injected clock.
 //! - [`web`]: the dashboard (axum, server-rendered HTML, SSE), accounts and CSRF.
 //! - [`fhir`]: FHIR R4 Bundles following the HL7 PHD IG conventions.
@@ -18,6 +19,7 @@ pub mod config;
 pub mod fhir;
 pub mod live;
 pub mod receiver;
+pub mod resend;
 pub mod service;
 pub mod silence;
 pub mod store;

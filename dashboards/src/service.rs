@@ -90,6 +90,14 @@ pub async fn start(cfg: Config, clock: AnyClock, shutdown: CancellationToken) ->
         live.clone(),
         shutdown.clone(),
     )));
+    tasks.push(tokio::spawn(crate::resend::run(
+        store.clone(),
+        client.clone(),
+        cfg.mqtt.topic_prefix.clone(),
+        clock.clone(),
+        cfg.mqtt.action_resend_s,
+        shutdown.clone(),
+    )));
     let state = AppState {
         cfg: cfg.clone(),
         store: store.clone(),

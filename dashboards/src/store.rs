@@ -488,8 +488,8 @@ impl Store {
     pub async fn record_action(&self, a: &ActionMessage, home: &str, payload: &str) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
         sqlx::query(
-            "INSERT INTO actions (action_id, alert_id, home, action, by_user, at, payload) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            "INSERT INTO actions (action_id, alert_id, home, action, by_user, at, payload, last_sent_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $6)",
         )
         .bind(&a.action_id)
         .bind(&a.alert_id)
@@ -538,6 +538,43 @@ impl Store {
         audit_in(&mut tx, a.at, &a.by, &action, Some(&a.alert_id), Some(home), &detail).await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    /// Marks as confirmed the acknowledgements and resolutions the homes have applied (the incident's state, as the
+    /// home last sent it, shows them), then returns the unconfirmed ones last sent before `resend_before` and sent
+    /// after `oldest` as (home, payload), and records that they are being sent again now. Assignments and snoozes
+    /// are sent once: the home's revision does not tell whether it applied them.
+    pub async fn actions_to_resend(
+        &self,
+        now: Millis,
+        resend_before: Millis,
+        oldest: Millis,
+    ) -> Result<Vec<(String, String)>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "UPDATE actions SET confirmed_at = $1 WHERE confirmed_at IS NULL AND ( \
+               (action = 'acknowledge' AND EXISTS (SELECT 1 FROM alerts a WHERE a.id = actions.alert_id \
+                  AND a.state IN ('acknowledged', 'resolved'))) \
+               OR (action = 'resolve' AND EXISTS (SELECT 1 FROM alerts a WHERE a.id = actions.alert_id \
+                  AND a.state = 'resolved')) \
+               OR action IN ('assign', 'snooze'))",
+        )
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        let rows = sqlx::query(
+            "UPDATE actions SET last_sent_at = $1, attempts = attempts + 1 \
+             WHERE confirmed_at IS NULL AND last_sent_at < $2 AND at >= $3 RETURNING home, payload",
+        )
+        .bind(now)
+        .bind(resend_before)
+        .bind(oldest)
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("home")?, r.try_get("payload")?)))
+            .collect()
     }
 
     /// Appends an audit entry on its own.

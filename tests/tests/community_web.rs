@@ -245,3 +245,40 @@ async fn homes_page_lists_homes_with_backlog() {
     assert!(page.contains("data-home=\"home-1\""));
     assert!(page.contains("<td>4</td>"), "outbox backlog shown");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_acknowledgement_is_resent_until_the_home_shows_it_applied() {
+    let r = rig().await;
+    let mut web = WebClient::new(r.hub.http);
+    web.login("nurse1", "nurse-password").await;
+    let csrf = web.csrf().await;
+    web.post("/alerts/a-high/actions", &[("csrf", &csrf), ("action", "acknowledge")]).await;
+    web.post("/alerts/a-med/actions", &[("csrf", &csrf), ("action", "assign"), ("assignee", "Sam")]).await;
+    let first = r.homes.wait_for(WAIT, "two actions", |i| i.actions.len() >= 2).await;
+    let ack_id = first.actions[0].1.action_id.clone();
+    // The home did not apply it (no acknowledged revision came back): a pass a minute later resends it, same id;
+    // the assignment is sent once.
+    let client = rumqttc_client(&r).await;
+    let later = now_ms() + 60_000;
+    let n = hearth_community::resend::resend_due(&r.hub.store, &client, "care", later, 30).await.unwrap();
+    assert_eq!(n, 1);
+    let inbox = r.homes.wait_for(WAIT, "the resend", |i| i.actions.len() >= 3).await;
+    assert_eq!(inbox.actions[2].1.action_id, ack_id);
+    assert_eq!(inbox.actions[2].0, "care/actions/home-1");
+    // Not again within the resend interval.
+    assert_eq!(hearth_community::resend::resend_due(&r.hub.store, &client, "care", later + 10_000, 30).await.unwrap(), 0);
+    // The home applies it and says so in its next revision: no more resends.
+    r.homes.publish("care/alerts/p-1", alert_json("a-high", 2, "home-1", "p-1", "high", "acknowledged", now_ms(), None)).await;
+    r.homes.wait_for(WAIT, "rev 2 acked", |i| i.acked().contains(&("a-high".to_string(), 2))).await;
+    assert_eq!(hearth_community::resend::resend_due(&r.hub.store, &client, "care", later + 120_000, 30).await.unwrap(), 0);
+}
+
+/// A client of the rig's broker for the resend pass to publish with (its event loop driven in the background).
+async fn rumqttc_client(r: &Rig) -> rumqttc::AsyncClient {
+    let opts = rumqttc::MqttOptions::new(format!("resend-{:08x}", rand::random::<u32>()), "127.0.0.1", r._broker.port());
+    let (client, mut el) = rumqttc::AsyncClient::new(opts, 64);
+    tokio::spawn(async move {
+        while el.poll().await.is_ok() {}
+    });
+    client
+}

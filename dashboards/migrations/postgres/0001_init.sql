@@ -97,8 +97,13 @@ CREATE TABLE actions (
     action TEXT NOT NULL,
     by_user TEXT NOT NULL,
     at BIGINT NOT NULL,
-    payload TEXT NOT NULL
+    payload TEXT NOT NULL,
+    -- Resent until the home's own revision shows it applied (acknowledge, resolve).
+    last_sent_at BIGINT NOT NULL,
+    attempts BIGINT NOT NULL DEFAULT 1,
+    confirmed_at BIGINT
 );
+CREATE INDEX actions_unconfirmed ON actions (confirmed_at, last_sent_at);
 
 CREATE TABLE audit (
     id BIGSERIAL PRIMARY KEY,

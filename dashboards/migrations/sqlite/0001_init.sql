@@ -97,8 +97,13 @@ CREATE TABLE actions (
     action TEXT NOT NULL,
     by_user TEXT NOT NULL,
     at INTEGER NOT NULL,
-    payload TEXT NOT NULL
+    payload TEXT NOT NULL,
+    -- Resent until the home's own revision shows it applied (acknowledge, resolve).
+    last_sent_at INTEGER NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 1,
+    confirmed_at INTEGER
 );
+CREATE INDEX actions_unconfirmed ON actions (confirmed_at, last_sent_at);
 
 CREATE TABLE audit (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
