@@ -1,7 +1,7 @@
 //! Dashboard accounts: argon2id password hashes (PHC strings, salt and parameters inside) and random tokens.
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
@@ -34,15 +34,24 @@ pub fn hash_password(password: &str) -> Result<String, AccountError> {
 /// Whether `password` matches the PHC string `hash` (constant-time inside argon2).
 pub fn verify_password(password: &str, hash: &str) -> bool {
     PasswordHash::new(hash)
-        .map(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
+        .map(|h| {
+            Argon2::default()
+                .verify_password(password.as_bytes(), &h)
+                .is_ok()
+        })
         .unwrap_or(false)
 }
 
 pub fn check_username(u: &str) -> Result<(), AccountError> {
     let ok = !u.is_empty()
         && u.len() <= 64
-        && u.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'));
-    if ok { Ok(()) } else { Err(AccountError::BadUsername) }
+        && u.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'));
+    if ok {
+        Ok(())
+    } else {
+        Err(AccountError::BadUsername)
+    }
 }
 
 /// A real hash of a password nobody has, to verify against when a username is unknown (same cost as a real check).
@@ -78,6 +87,9 @@ mod tests {
 
     #[test]
     fn short_password_is_refused() {
-        assert!(matches!(hash_password("short"), Err(AccountError::TooShort)));
+        assert!(matches!(
+            hash_password("short"),
+            Err(AccountError::TooShort)
+        ));
     }
 }

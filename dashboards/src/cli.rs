@@ -14,7 +14,10 @@ use crate::service;
 use crate::store::{Role, Store};
 
 #[derive(Parser)]
-#[command(name = "hearth-community", about = "Hearth community hub: alerts from every home, the nurse dashboard")]
+#[command(
+    name = "hearth-community",
+    about = "Hearth community hub: alerts from every home, the nurse dashboard"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -64,7 +67,8 @@ impl clap::builder::ValueParserFactory for Role {
 }
 
 fn load(path: &PathBuf) -> anyhow::Result<Config> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     Ok(Config::parse(&text, path)?)
 }
 
@@ -79,7 +83,15 @@ pub async fn main(cli: Cli) -> anyhow::Result<()> {
             println!("{}: ok", path.display());
             Ok(())
         }
-        Command::User { command: UserCommand::Add { database, config, username, role } } => {
+        Command::User {
+            command:
+                UserCommand::Add {
+                    database,
+                    config,
+                    username,
+                    role,
+                },
+        } => {
             let url = match (database, config) {
                 (Some(u), _) => u,
                 (None, Some(c)) => load(&c)?.database.url,
@@ -87,11 +99,16 @@ pub async fn main(cli: Cli) -> anyhow::Result<()> {
             };
             accounts::check_username(&username)?;
             let mut password = String::new();
-            std::io::stdin().lock().read_line(&mut password).context("reading the password from stdin")?;
+            std::io::stdin()
+                .lock()
+                .read_line(&mut password)
+                .context("reading the password from stdin")?;
             let password = password.trim_end_matches(['\r', '\n']);
             let hash = accounts::hash_password(password)?;
             let store = Store::connect(&url, 1).await?;
-            store.add_user(&username, role.as_str(), &hash, SystemClock.now_ms()).await?;
+            store
+                .add_user(&username, role.as_str(), &hash, SystemClock.now_ms())
+                .await?;
             store.close().await;
             println!("added {username} ({})", role.as_str());
             Ok(())
@@ -99,9 +116,12 @@ pub async fn main(cli: Cli) -> anyhow::Result<()> {
         Command::Run { config } => {
             let cfg = load(&config)?;
             let shutdown = CancellationToken::new();
-            let running = service::start(cfg, AnyClock::System(SystemClock), shutdown.clone()).await?;
+            let running =
+                service::start(cfg, AnyClock::System(SystemClock), shutdown.clone()).await?;
             println!("hearth-community: dashboard on http://{}", running.http);
-            tokio::signal::ctrl_c().await.context("waiting for Ctrl-C")?;
+            tokio::signal::ctrl_c()
+                .await
+                .context("waiting for Ctrl-C")?;
             shutdown.cancel();
             running.join().await;
             Ok(())

@@ -110,8 +110,7 @@ impl Config {
         {
             return Err(invalid("mqtt.share_group", "must be one topic level"));
         }
-        if !(cfg.database.url.starts_with("sqlite:") || cfg.database.url.starts_with("postgres"))
-        {
+        if !(cfg.database.url.starts_with("sqlite:") || cfg.database.url.starts_with("postgres")) {
             return Err(invalid(
                 "database.url",
                 "must start with sqlite: or postgres://",

@@ -26,7 +26,8 @@ use crate::store::{RevisionRow, news2_of};
 use crate::web::auth::CurrentUser;
 use crate::web::{AppState, WebError};
 
-pub const PHD_NUMERIC: &str = "http://hl7.org/fhir/uv/phd/StructureDefinition/PhdNumericObservation";
+pub const PHD_NUMERIC: &str =
+    "http://hl7.org/fhir/uv/phd/StructureDefinition/PhdNumericObservation";
 pub const MDC: &str = "urn:iso:std:iso:11073:10101";
 pub const LOINC: &str = "http://loinc.org";
 pub const UCUM: &str = "http://unitsofmeasure.org";
@@ -41,7 +42,9 @@ pub fn fhir_id(parts: &[&str]) -> String {
     let joined = parts.join("-");
     let ok = !joined.is_empty()
         && joined.len() <= 64
-        && joined.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.');
+        && joined
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.');
     if ok {
         joined
     } else {
@@ -82,9 +85,19 @@ fn vital_observation(patient: &str, v: &Vital<'_>) -> Value {
     if let Some(loinc) = v.code.loinc() {
         coding.push(json!({ "system": LOINC, "code": loinc }));
     }
-    let id = fhir_id(&["obs", &hex::encode(&Sha256::digest(
-        format!("{patient}|{}|{}|{}|{:?}", v.code.as_str(), v.at, v.value, v.device).as_bytes(),
-    ))[..32]]);
+    let id = fhir_id(&[
+        "obs",
+        &hex::encode(&Sha256::digest(
+            format!(
+                "{patient}|{}|{}|{}|{:?}",
+                v.code.as_str(),
+                v.at,
+                v.value,
+                v.device
+            )
+            .as_bytes(),
+        ))[..32],
+    ]);
     let mut o = json!({
         "resourceType": "Observation",
         "id": id,
@@ -130,7 +143,10 @@ fn news2_observation(patient: &str, r: &RevisionRow, total: i64, band: Option<&s
 }
 
 /// The Observations for a patient's stored revisions, deduplicated (several revisions repeat the same reading).
-pub fn observations_for(patient: &str, revisions: &[RevisionRow]) -> (Vec<Value>, BTreeSet<String>, BTreeSet<String>) {
+pub fn observations_for(
+    patient: &str,
+    revisions: &[RevisionRow],
+) -> (Vec<Value>, BTreeSet<String>, BTreeSet<String>) {
     let mut out = Vec::new();
     let mut seen = BTreeSet::new();
     let mut devices = BTreeSet::new();
@@ -143,15 +159,32 @@ pub fn observations_for(patient: &str, revisions: &[RevisionRow]) -> (Vec<Value>
     };
     for r in revisions {
         hubs.insert(r.home.clone());
-        if let (Some(code), Some(value), Some(at)) = (r.code.as_deref().and_then(Code::from_name), r.value, r.observed_at)
-            && code.loinc().is_some()
+        if let (Some(code), Some(value), Some(at)) = (
+            r.code.as_deref().and_then(Code::from_name),
+            r.value,
+            r.observed_at,
+        ) && code.loinc().is_some()
         {
             if let Some(d) = &r.device {
                 devices.insert(d.clone());
             }
-            push(Vital { code, value, at, device: r.device.as_deref(), home: &r.home, source: format!("{}/{}", r.alert_id, r.rev) }, &mut out);
+            push(
+                Vital {
+                    code,
+                    value,
+                    at,
+                    device: r.device.as_deref(),
+                    home: &r.home,
+                    source: format!("{}/{}", r.alert_id, r.rev),
+                },
+                &mut out,
+            );
         }
-        let details: Value = r.details.as_deref().and_then(|d| serde_json::from_str(d).ok()).unwrap_or_default();
+        let details: Value = r
+            .details
+            .as_deref()
+            .and_then(|d| serde_json::from_str(d).ok())
+            .unwrap_or_default();
         if let Some(subs) = details["news2"]["subscores"].as_array() {
             for s in subs {
                 let code = match s["parameter"].as_str() {
@@ -162,9 +195,21 @@ pub fn observations_for(patient: &str, revisions: &[RevisionRow]) -> (Vec<Value>
                     Some("bp_sys") => Some(Code::BpSys),
                     _ => None,
                 };
-                let at = s["observed_at"].as_str().and_then(|t| parse_rfc3339_millis(t).ok());
+                let at = s["observed_at"]
+                    .as_str()
+                    .and_then(|t| parse_rfc3339_millis(t).ok());
                 if let (Some(code), Some(value), Some(at)) = (code, s["value"].as_f64(), at) {
-                    push(Vital { code, value, at, device: None, home: &r.home, source: format!("{}/{}", r.alert_id, r.rev) }, &mut out);
+                    push(
+                        Vital {
+                            code,
+                            value,
+                            at,
+                            device: None,
+                            home: &r.home,
+                            source: format!("{}/{}", r.alert_id, r.rev),
+                        },
+                        &mut out,
+                    );
                 }
             }
         }
@@ -180,7 +225,11 @@ fn bundle(entries: Vec<Value>) -> Value {
 }
 
 fn fhir_json(v: Value) -> Response {
-    ([(header::CONTENT_TYPE, "application/fhir+json")], v.to_string()).into_response()
+    (
+        [(header::CONTENT_TYPE, "application/fhir+json")],
+        v.to_string(),
+    )
+        .into_response()
 }
 
 #[derive(Deserialize)]
@@ -194,11 +243,17 @@ pub async fn observations(
     _user: CurrentUser,
     Query(q): Query<ObservationQuery>,
 ) -> Result<Response, WebError> {
-    let patient = q.patient.strip_prefix("Patient/").unwrap_or(&q.patient).to_string();
+    let patient = q
+        .patient
+        .strip_prefix("Patient/")
+        .unwrap_or(&q.patient)
+        .to_string();
     let since = state.clock.now_ms() - EXPORT_DAYS * 86_400_000;
     let revisions = state.store.patient_revisions(&patient, since).await?;
     let (obs, _, _) = observations_for(&patient, &revisions);
-    Ok(fhir_json(bundle(obs.into_iter().map(|o| entry("Observation", o)).collect())))
+    Ok(fhir_json(bundle(
+        obs.into_iter().map(|o| entry("Observation", o)).collect(),
+    )))
 }
 
 /// `GET /fhir/Patient/{id}/$everything`: the Patient, the devices and hubs, and every Observation.
@@ -219,13 +274,19 @@ pub async fn everything(
                 "identifier": [{ "system": "urn:hearth:patient", "value": patient }] }),
     )];
     for d in &devices {
-        entries.push(entry("Device", json!({ "resourceType": "Device", "id": fhir_id(&[d]),
-            "identifier": [{ "system": "urn:hearth:device", "value": d }] })));
+        entries.push(entry(
+            "Device",
+            json!({ "resourceType": "Device", "id": fhir_id(&[d]),
+            "identifier": [{ "system": "urn:hearth:device", "value": d }] }),
+        ));
     }
     for h in &hubs {
-        entries.push(entry("Device", json!({ "resourceType": "Device", "id": fhir_id(&["hub", h]),
+        entries.push(entry(
+            "Device",
+            json!({ "resourceType": "Device", "id": fhir_id(&["hub", h]),
             "identifier": [{ "system": "urn:hearth:home-hub", "value": h }],
-            "type": { "text": "Personal health gateway (Hearth home hub)" } })));
+            "type": { "text": "Personal health gateway (Hearth home hub)" } }),
+        ));
     }
     entries.extend(obs.into_iter().map(|o| entry("Observation", o)));
     Ok(fhir_json(bundle(entries)))

@@ -67,8 +67,15 @@ pub fn mqtt_client(cfg: &Config) -> Result<(AsyncClient, EventLoop), ReceiverErr
 /// instance, or a broker without shared subscriptions).
 pub fn filters(cfg: &Config) -> [String; 2] {
     let (g, p) = (&cfg.mqtt.share_group, &cfg.mqtt.topic_prefix);
-    let share = if g.is_empty() { String::new() } else { format!("$share/{g}/") };
-    [format!("{share}{p}/alerts/#"), format!("{share}{p}/heartbeat/#")]
+    let share = if g.is_empty() {
+        String::new()
+    } else {
+        format!("$share/{g}/")
+    };
+    [
+        format!("{share}{p}/alerts/#"),
+        format!("{share}{p}/heartbeat/#"),
+    ]
 }
 
 /// Runs the receiver until `shutdown`. `connected` (if given) is told each time the subscriptions are acknowledged.
@@ -146,7 +153,8 @@ pub fn classify(prefix: &str, topic: &str, payload: &[u8]) -> Inbound {
     let reject = |reason: &str| Inbound::Rejected {
         topic: topic.to_string(),
         reason: reason.to_string(),
-        payload: String::from_utf8_lossy(&payload[..payload.len().min(json::MAX_PAYLOAD)]).into_owned(),
+        payload: String::from_utf8_lossy(&payload[..payload.len().min(json::MAX_PAYLOAD)])
+            .into_owned(),
     };
     if let Some(patient) = json::parse_alert_topic(prefix, topic) {
         match json::parse_alert(payload) {
@@ -239,12 +247,19 @@ async fn ingest_loop(
 }
 
 /// One ack message per home naming every revision of the batch (the home ignores names it did not send).
-async fn send_acks(client: &AsyncClient, prefix: &str, acks: &BTreeMap<String, Vec<(String, u32)>>) {
+async fn send_acks(
+    client: &AsyncClient,
+    prefix: &str,
+    acks: &BTreeMap<String, Vec<(String, u32)>>,
+) {
     for (home, revs) in acks {
         let msg = AckMessage {
             acks: revs
                 .iter()
-                .map(|(id, rev)| AckedAlert { id: id.clone(), rev: *rev })
+                .map(|(id, rev)| AckedAlert {
+                    id: id.clone(),
+                    rev: *rev,
+                })
                 .collect(),
         };
         let body = match serde_json::to_vec(&msg) {
@@ -273,7 +288,10 @@ mod tests {
 
     #[test]
     fn alert_on_its_patients_topic_is_accepted() {
-        assert!(matches!(classify("care", "care/alerts/p-1", ALERT.as_bytes()), Inbound::Alert(_)));
+        assert!(matches!(
+            classify("care", "care/alerts/p-1", ALERT.as_bytes()),
+            Inbound::Alert(_)
+        ));
     }
 
     #[test]

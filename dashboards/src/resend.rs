@@ -27,10 +27,17 @@ pub async fn resend_due(
     resend_after_s: u64,
 ) -> Result<usize, StoreError> {
     let after = i64::try_from(resend_after_s.saturating_mul(1000)).unwrap_or(i64::MAX);
-    let due = store.actions_to_resend(now, now - after, now - GIVE_UP_MS).await?;
+    let due = store
+        .actions_to_resend(now, now - after, now - GIVE_UP_MS)
+        .await?;
     for (home, payload) in &due {
         if let Err(e) = client
-            .publish(json::action_topic(prefix, home), QoS::AtLeastOnce, false, payload.clone())
+            .publish(
+                json::action_topic(prefix, home),
+                QoS::AtLeastOnce,
+                false,
+                payload.clone(),
+            )
             .await
         {
             tracing::warn!(error = %e, %home, "cannot queue a resent action");
@@ -58,7 +65,10 @@ pub async fn run(
         }
         match resend_due(&store, &client, &prefix, clock.now_ms(), resend_after_s).await {
             Ok(0) => {}
-            Ok(n) => tracing::info!(actions = n, "nurses' actions resent to homes that have not applied them"),
+            Ok(n) => tracing::info!(
+                actions = n,
+                "nurses' actions resent to homes that have not applied them"
+            ),
             Err(e) => tracing::error!(error = %e, "action resend failed"),
         }
     }

@@ -13,9 +13,9 @@ use crate::clock::AnyClock;
 use crate::config::Config;
 use crate::live::{self, LiveEvent};
 use crate::receiver::{self, ReceiverError};
+use crate::silence;
 use crate::store::{Store, StoreError};
 use crate::web::{self, AppState};
-use crate::silence;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServiceError {
@@ -59,15 +59,25 @@ impl Running {
 }
 
 /// Connects the store, binds the dashboard and starts every task.
-pub async fn start(cfg: Config, clock: AnyClock, shutdown: CancellationToken) -> Result<Running, ServiceError> {
+pub async fn start(
+    cfg: Config,
+    clock: AnyClock,
+    shutdown: CancellationToken,
+) -> Result<Running, ServiceError> {
     let cfg = Arc::new(cfg);
     let store = Store::connect(&cfg.database.url, 8).await?;
     let listener = tokio::net::TcpListener::bind(cfg.http.listen)
         .await
-        .map_err(|source| ServiceError::Listen { addr: cfg.http.listen, source })?;
+        .map_err(|source| ServiceError::Listen {
+            addr: cfg.http.listen,
+            source,
+        })?;
     let http = listener
         .local_addr()
-        .map_err(|source| ServiceError::Listen { addr: cfg.http.listen, source })?;
+        .map_err(|source| ServiceError::Listen {
+            addr: cfg.http.listen,
+            source,
+        })?;
     let live = live::channel();
     let (client, eventloop) = receiver::mqtt_client(&cfg)?;
     let (sub_tx, subscribed) = watch::channel(0u64);
@@ -112,5 +122,11 @@ pub async fn start(cfg: Config, clock: AnyClock, shutdown: CancellationToken) ->
         }
     }));
     tracing::info!(%http, "community hub dashboard listening");
-    Ok(Running { http, store, live, subscribed, tasks })
+    Ok(Running {
+        http,
+        store,
+        live,
+        subscribed,
+        tasks,
+    })
 }

@@ -12,7 +12,9 @@
 use std::collections::BTreeMap;
 use std::str::FromStr;
 
-use hearth_protocol::json::{ActionKind, ActionMessage, AlertMessage, AlertState, Heartbeat, Severity};
+use hearth_protocol::json::{
+    ActionKind, ActionMessage, AlertMessage, AlertState, Heartbeat, Severity,
+};
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Row};
 
@@ -206,7 +208,9 @@ impl Store {
         match backend {
             Backend::Sqlite => {
                 // WAL: the dashboard reads while the receiver writes.
-                sqlx::query("PRAGMA journal_mode = WAL").execute(&pool).await?;
+                sqlx::query("PRAGMA journal_mode = WAL")
+                    .execute(&pool)
+                    .await?;
                 SQLITE_MIGRATIONS.run(&pool).await?;
             }
             Backend::Postgres => POSTGRES_MIGRATIONS.run(&pool).await?,
@@ -224,7 +228,11 @@ impl Store {
 
     /// Commits one batch of inbound messages in one transaction. Idempotent: a batch applied twice stores nothing
     /// new the second time and reports the same acks.
-    pub async fn ingest(&self, batch: &[Inbound], now: Millis) -> Result<IngestOutcome, StoreError> {
+    pub async fn ingest(
+        &self,
+        batch: &[Inbound],
+        now: Millis,
+    ) -> Result<IngestOutcome, StoreError> {
         let mut out = IngestOutcome::default();
         let mut tx = self.pool.begin().await?;
         let mut homes_seen: Vec<&str> = Vec::new();
@@ -371,7 +379,16 @@ impl Store {
             .await?;
         }
         for home in &out.recovered_homes {
-            audit_in(&mut tx, now, "system", "home.recovered", None, Some(home), "heard from again").await?;
+            audit_in(
+                &mut tx,
+                now,
+                "system",
+                "home.recovered",
+                None,
+                Some(home),
+                "heard from again",
+            )
+            .await?;
         }
         tx.commit().await?;
         Ok(out)
@@ -379,7 +396,11 @@ impl Store {
 
     /// Marks every home that has said nothing since `now - silent_after_ms` as silent and returns those newly
     /// marked (each once, until it speaks again).
-    pub async fn mark_silent(&self, now: Millis, silent_after_ms: i64) -> Result<Vec<String>, StoreError> {
+    pub async fn mark_silent(
+        &self,
+        now: Millis,
+        silent_after_ms: i64,
+    ) -> Result<Vec<String>, StoreError> {
         let mut tx = self.pool.begin().await?;
         let rows = sqlx::query(
             "UPDATE homes SET silent = 1, silent_since = $1 WHERE silent = 0 AND last_seen_at < $2 RETURNING id",
@@ -391,7 +412,16 @@ impl Store {
         let mut ids = Vec::with_capacity(rows.len());
         for r in rows {
             let id: String = r.try_get("id")?;
-            audit_in(&mut tx, now, "system", "home.silent", None, Some(&id), "no heartbeat or alert").await?;
+            audit_in(
+                &mut tx,
+                now,
+                "system",
+                "home.silent",
+                None,
+                Some(&id),
+                "no heartbeat or alert",
+            )
+            .await?;
             ids.push(id);
         }
         tx.commit().await?;
@@ -432,7 +462,11 @@ impl Store {
     }
 
     /// A patient's alerts, newest first.
-    pub async fn patient_alerts(&self, patient: &str, limit: i64) -> Result<Vec<AlertRow>, StoreError> {
+    pub async fn patient_alerts(
+        &self,
+        patient: &str,
+        limit: i64,
+    ) -> Result<Vec<AlertRow>, StoreError> {
         let sql = format!(
             "SELECT {ALERT_COLUMNS} FROM alerts WHERE patient = $1 ORDER BY raised_at DESC, id LIMIT $2"
         );
@@ -444,7 +478,11 @@ impl Store {
     }
 
     /// A patient's stored revisions raised at or after `since`, oldest first.
-    pub async fn patient_revisions(&self, patient: &str, since: Millis) -> Result<Vec<RevisionRow>, StoreError> {
+    pub async fn patient_revisions(
+        &self,
+        patient: &str,
+        since: Millis,
+    ) -> Result<Vec<RevisionRow>, StoreError> {
         Ok(sqlx::query_as::<_, RevisionRow>(
             "SELECT alert_id, rev, home, patient, state, severity, rule, code, value, unit, device, observed_at, \
              raised_at, details FROM alert_revisions WHERE patient = $1 AND raised_at >= $2 \
@@ -485,7 +523,12 @@ impl Store {
 
     /// Records a nurse's action (the action row, its audit entry and the local incident fields) in one transaction.
     /// Call before publishing it to the home, so nothing is sent that is not recorded.
-    pub async fn record_action(&self, a: &ActionMessage, home: &str, payload: &str) -> Result<(), StoreError> {
+    pub async fn record_action(
+        &self,
+        a: &ActionMessage,
+        home: &str,
+        payload: &str,
+    ) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
         sqlx::query(
             "INSERT INTO actions (action_id, alert_id, home, action, by_user, at, payload, last_sent_at) \
@@ -501,12 +544,12 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         let q = match a.action {
-            ActionKind::Acknowledge => sqlx::query(
-                "UPDATE alerts SET acked_by = $2, acked_at = $3 WHERE id = $1",
-            )
-            .bind(&a.alert_id)
-            .bind(&a.by)
-            .bind(a.at),
+            ActionKind::Acknowledge => {
+                sqlx::query("UPDATE alerts SET acked_by = $2, acked_at = $3 WHERE id = $1")
+                    .bind(&a.alert_id)
+                    .bind(&a.by)
+                    .bind(a.at)
+            }
             ActionKind::Assign => sqlx::query("UPDATE alerts SET assignee = $2 WHERE id = $1")
                 .bind(&a.alert_id)
                 .bind(a.assignee.as_deref()),
@@ -517,11 +560,11 @@ impl Store {
             .bind(a.until)
             .bind(a.reason.as_deref()),
             // Closed here at once; the home's "resolved" revision follows and agrees.
-            ActionKind::Resolve => sqlx::query(
-                "UPDATE alerts SET outcome = $2, is_open = 0 WHERE id = $1",
-            )
-            .bind(&a.alert_id)
-            .bind(a.reason.as_deref()),
+            ActionKind::Resolve => {
+                sqlx::query("UPDATE alerts SET outcome = $2, is_open = 0 WHERE id = $1")
+                    .bind(&a.alert_id)
+                    .bind(a.reason.as_deref())
+            }
         };
         q.execute(&mut *tx).await?;
         let detail = match a.action {
@@ -535,7 +578,16 @@ impl Store {
             ActionKind::Resolve => format!("outcome: {}", a.reason.as_deref().unwrap_or("")),
         };
         let action = format!("alert.{}", a.action.as_str());
-        audit_in(&mut tx, a.at, &a.by, &action, Some(&a.alert_id), Some(home), &detail).await?;
+        audit_in(
+            &mut tx,
+            a.at,
+            &a.by,
+            &action,
+            Some(&a.alert_id),
+            Some(home),
+            &detail,
+        )
+        .await?;
         tx.commit().await?;
         Ok(())
     }
@@ -593,7 +645,11 @@ impl Store {
     }
 
     /// Audit entries, newest first; only those of `alert_id` when given.
-    pub async fn audit_log(&self, alert_id: Option<&str>, limit: i64) -> Result<Vec<AuditRow>, StoreError> {
+    pub async fn audit_log(
+        &self,
+        alert_id: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<AuditRow>, StoreError> {
         const COLS: &str = "SELECT id, at, actor, action, alert_id, home, detail FROM audit";
         let rows = match alert_id {
             Some(id) => {
@@ -606,16 +662,24 @@ impl Store {
                 .await?
             }
             None => {
-                sqlx::query_as::<_, AuditRow>(sqlx::AssertSqlSafe(format!("{COLS} ORDER BY id DESC LIMIT $1")))
-                    .bind(limit)
-                    .fetch_all(&self.pool)
-                    .await?
+                sqlx::query_as::<_, AuditRow>(sqlx::AssertSqlSafe(format!(
+                    "{COLS} ORDER BY id DESC LIMIT $1"
+                )))
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?
             }
         };
         Ok(rows)
     }
 
-    pub async fn add_user(&self, username: &str, role: &str, hash: &str, now: Millis) -> Result<(), StoreError> {
+    pub async fn add_user(
+        &self,
+        username: &str,
+        role: &str,
+        hash: &str,
+        now: Millis,
+    ) -> Result<(), StoreError> {
         let n = sqlx::query(
             "INSERT INTO users (username, role, password_hash, created_at) VALUES ($1, $2, $3, $4) \
              ON CONFLICT (username) DO NOTHING",
@@ -630,7 +694,14 @@ impl Store {
         if n == 0 {
             return Err(StoreError::UserExists(username.into()));
         }
-        self.audit(now, "cli", "user.add", None, &format!("{username} ({role})")).await
+        self.audit(
+            now,
+            "cli",
+            "user.add",
+            None,
+            &format!("{username} ({role})"),
+        )
+        .await
     }
 
     /// (role, password hash) of `username`.
@@ -667,7 +738,11 @@ impl Store {
     }
 
     /// The unexpired session with this token hash, with its user's current role.
-    pub async fn session(&self, token_hash: &str, now: Millis) -> Result<Option<SessionRow>, StoreError> {
+    pub async fn session(
+        &self,
+        token_hash: &str,
+        now: Millis,
+    ) -> Result<Option<SessionRow>, StoreError> {
         let row: Option<AnyRow> = sqlx::query(
             "SELECT s.username, u.role, s.csrf, s.expires_at FROM sessions s JOIN users u ON u.username = s.username \
              WHERE s.token_hash = $1 AND s.expires_at > $2",

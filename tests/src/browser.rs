@@ -34,7 +34,12 @@ struct Inner {
 }
 
 impl Inner {
-    async fn call(&self, method: &str, params: Value, session: Option<&str>) -> Result<Value, String> {
+    async fn call(
+        &self,
+        method: &str,
+        params: Value,
+        session: Option<&str>,
+    ) -> Result<Value, String> {
         let id = self.next.fetch_add(1, Ordering::SeqCst);
         let mut msg = json!({"id": id, "method": method, "params": params});
         if let Some(s) = session {
@@ -70,7 +75,10 @@ impl Browser {
             Path::new(CHROMIUM_BIN).exists(),
             "{CHROMIUM_BIN} not found: install it with scripts/install-test-deps.sh (Debian package `chromium`)"
         );
-        let profile = tempfile::Builder::new().prefix("hearth-chromium-").tempdir().expect("tempdir");
+        let profile = tempfile::Builder::new()
+            .prefix("hearth-chromium-")
+            .tempdir()
+            .expect("tempdir");
         let log = std::fs::File::create(profile.path().join("chromium.log")).expect("log file");
         let mut cmd = Command::new(CHROMIUM_BIN);
         cmd.args([
@@ -106,13 +114,19 @@ impl Browser {
             if let Ok(Some(status)) = child.try_wait() {
                 panic!(
                     "chromium exited with {status} before listening:\n{}",
-                    std::fs::read_to_string(profile.path().join("chromium.log")).unwrap_or_default()
+                    std::fs::read_to_string(profile.path().join("chromium.log"))
+                        .unwrap_or_default()
                 );
             }
-            assert!(std::time::Instant::now() < deadline, "chromium did not open its DevTools port in 30 s");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "chromium did not open its DevTools port in 30 s"
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         };
-        let (ws, _) = tokio_tungstenite::connect_async(&ws_url).await.expect("connect to DevTools");
+        let (ws, _) = tokio_tungstenite::connect_async(&ws_url)
+            .await
+            .expect("connect to DevTools");
         let (sink, mut stream) = ws.split();
         let inner = Arc::new(Inner {
             sink: Mutex::new(sink),
@@ -124,7 +138,9 @@ impl Browser {
             tokio::spawn(async move {
                 while let Some(Ok(msg)) = stream.next().await {
                     let Ok(text) = msg.to_text() else { continue };
-                    let Ok(v) = serde_json::from_str::<Value>(text) else { continue };
+                    let Ok(v) = serde_json::from_str::<Value>(text) else {
+                        continue;
+                    };
                     let Some(id) = v["id"].as_u64() else { continue }; // an event
                     if let Some(tx) = inner.pending.lock().unwrap().remove(&id) {
                         let r = match v.get("error") {
@@ -136,20 +152,38 @@ impl Browser {
                 }
             })
         };
-        Browser { child, _profile: profile, inner, reader }
+        Browser {
+            child,
+            _profile: profile,
+            inner,
+            reader,
+        }
     }
 
     /// A new tab, attached.
     pub async fn new_page(&self) -> Page {
-        let t = self.inner.call("Target.createTarget", json!({"url": "about:blank"}), None).await.expect("createTarget");
+        let t = self
+            .inner
+            .call("Target.createTarget", json!({"url": "about:blank"}), None)
+            .await
+            .expect("createTarget");
         let target = t["targetId"].as_str().expect("targetId").to_string();
         let a = self
             .inner
-            .call("Target.attachToTarget", json!({"targetId": target, "flatten": true}), None)
+            .call(
+                "Target.attachToTarget",
+                json!({"targetId": target, "flatten": true}),
+                None,
+            )
             .await
             .expect("attachToTarget");
-        let page = Page { inner: self.inner.clone(), session: a["sessionId"].as_str().expect("sessionId").to_string() };
-        page.call("Page.enable", json!({})).await.expect("Page.enable");
+        let page = Page {
+            inner: self.inner.clone(),
+            session: a["sessionId"].as_str().expect("sessionId").to_string(),
+        };
+        page.call("Page.enable", json!({}))
+            .await
+            .expect("Page.enable");
         page.call(
             "Emulation.setDeviceMetricsOverride",
             json!({"width": 1280, "height": 900, "deviceScaleFactor": 1, "mobile": false}),
@@ -185,7 +219,10 @@ impl Page {
     /// Evaluates `expr` (promises awaited) and returns its JSON value; `Err` on an exception.
     pub async fn eval(&self, expr: &str) -> Result<Value, String> {
         let r = self
-            .call("Runtime.evaluate", json!({"expression": expr, "returnByValue": true, "awaitPromise": true}))
+            .call(
+                "Runtime.evaluate",
+                json!({"expression": expr, "returnByValue": true, "awaitPromise": true}),
+            )
             .await?;
         if let Some(ex) = r.get("exceptionDetails") {
             return Err(format!("{expr}: {ex}"));
@@ -202,9 +239,14 @@ impl Page {
                 return;
             }
             if tokio::time::Instant::now() >= deadline {
-                let text = self.eval("document.body ? document.body.innerText : ''").await.unwrap_or_default();
+                let text = self
+                    .eval("document.body ? document.body.innerText : ''")
+                    .await
+                    .unwrap_or_default();
                 let url = self.eval("location.href").await.unwrap_or_default();
-                panic!("timed out after {timeout:?} waiting for `{expr}` on {url}; page text:\n{text}");
+                panic!(
+                    "timed out after {timeout:?} waiting for `{expr}` on {url}; page text:\n{text}"
+                );
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
@@ -212,19 +254,28 @@ impl Page {
 
     /// Runs `action` (which navigates: a link, a form submit) and waits for the next document to finish loading.
     pub async fn navigating(&self, action: &str) {
-        self.eval(&format!("window.__hearthOld = true; {action}; true")).await.expect("navigating action");
-        self.wait_until("window.__hearthOld !== true && document.readyState === 'complete'", Duration::from_secs(20))
-            .await;
+        self.eval(&format!("window.__hearthOld = true; {action}; true"))
+            .await
+            .expect("navigating action");
+        self.wait_until(
+            "window.__hearthOld !== true && document.readyState === 'complete'",
+            Duration::from_secs(20),
+        )
+        .await;
     }
 
     pub async fn goto(&self, url: &str) {
-        self.navigating(&format!("location.href = {}", json!(url))).await;
+        self.navigating(&format!("location.href = {}", json!(url)))
+            .await;
     }
 
     /// A full-page PNG screenshot written to `path` (directories created).
     pub async fn screenshot(&self, path: &Path) {
         let r = self
-            .call("Page.captureScreenshot", json!({"format": "png", "captureBeyondViewport": true}))
+            .call(
+                "Page.captureScreenshot",
+                json!({"format": "png", "captureBeyondViewport": true}),
+            )
             .await
             .expect("captureScreenshot");
         let png = base64::engine::general_purpose::STANDARD

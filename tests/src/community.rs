@@ -49,7 +49,10 @@ impl Community {
         clock: Option<ManualClock>,
         adjust: impl FnOnce(&mut Config),
     ) -> Community {
-        let dir = tempfile::Builder::new().prefix("hearth-community-").tempdir().expect("tempdir");
+        let dir = tempfile::Builder::new()
+            .prefix("hearth-community-")
+            .tempdir()
+            .expect("tempdir");
         let url = match db {
             Db::Sqlite => format!("sqlite://{}", dir.path().join("community.db").display()),
             Db::Postgres(pg) => pg.fresh_database(),
@@ -65,7 +68,9 @@ impl Community {
             None => AnyClock::System(SystemClock),
         };
         let shutdown = CancellationToken::new();
-        let mut running = service::start(cfg, clock, shutdown.clone()).await.expect("start the community hub");
+        let mut running = service::start(cfg, clock, shutdown.clone())
+            .await
+            .expect("start the community hub");
         assert!(
             running.wait_subscribed(Duration::from_secs(10)).await,
             "community hub did not subscribe within 10 s"
@@ -83,7 +88,10 @@ impl Community {
     /// Adds a dashboard account.
     pub async fn add_user(&self, username: &str, role: &str, password: &str) {
         let hash = hearth_community::accounts::hash_password(password).expect("hash");
-        self.store.add_user(username, role, &hash, 0).await.expect("add user");
+        self.store
+            .add_user(username, role, &hash, 0)
+            .await
+            .expect("add user");
     }
 
     /// Stops every task and waits for them.
@@ -129,7 +137,11 @@ pub struct SimHomes {
 impl SimHomes {
     /// Connects to `127.0.0.1:port` and subscribes to every home's acks and actions.
     pub async fn connect(port: u16) -> SimHomes {
-        let mut opts = MqttOptions::new(format!("sim-homes-{:08x}", rand::random::<u32>()), "127.0.0.1", port);
+        let mut opts = MqttOptions::new(
+            format!("sim-homes-{:08x}", rand::random::<u32>()),
+            "127.0.0.1",
+            port,
+        );
         opts.set_keep_alive(Duration::from_secs(15));
         opts.set_inflight(1000);
         opts.set_request_channel_capacity(20_000);
@@ -144,17 +156,25 @@ impl SimHomes {
                     match eventloop.poll().await {
                         Ok(Event::Incoming(Packet::ConnAck(_))) => {
                             let _ = client.try_subscribe_many([
-                                rumqttc::SubscribeFilter::new("care/acks/+".into(), QoS::AtLeastOnce),
-                                rumqttc::SubscribeFilter::new("care/actions/+".into(), QoS::AtLeastOnce),
+                                rumqttc::SubscribeFilter::new(
+                                    "care/acks/+".into(),
+                                    QoS::AtLeastOnce,
+                                ),
+                                rumqttc::SubscribeFilter::new(
+                                    "care/actions/+".into(),
+                                    QoS::AtLeastOnce,
+                                ),
                             ]);
                         }
                         Ok(Event::Incoming(Packet::SubAck(_))) => sub_tx.send_modify(|n| *n += 1),
                         Ok(Event::Incoming(Packet::Publish(p))) => {
                             if json::parse_ack_topic("care", &p.topic).is_some() {
-                                let ack = json::parse_ack(&p.payload).expect("community hub sent a malformed ack");
+                                let ack = json::parse_ack(&p.payload)
+                                    .expect("community hub sent a malformed ack");
                                 inbox.send_modify(|i| i.acks.push((p.topic.clone(), ack)));
                             } else {
-                                let a = json::parse_action(&p.payload).expect("community hub sent a malformed action");
+                                let a = json::parse_action(&p.payload)
+                                    .expect("community hub sent a malformed action");
                                 inbox.send_modify(|i| i.actions.push((p.topic.clone(), a)));
                             }
                         }
@@ -168,7 +188,11 @@ impl SimHomes {
             .await
             .expect("sim homes not subscribed within 10 s")
             .expect("sim homes task ended");
-        SimHomes { client, inbox, task }
+        SimHomes {
+            client,
+            inbox,
+            task,
+        }
     }
 
     /// Publishes a raw payload on `topic` (QoS 1).
@@ -184,11 +208,19 @@ impl SimHomes {
     }
 
     /// Waits until `check(inbox)` holds, at most `timeout`; panics with the inbox otherwise.
-    pub async fn wait_for(&self, timeout: Duration, what: &str, check: impl Fn(&HomeInbox) -> bool) -> HomeInbox {
+    pub async fn wait_for(
+        &self,
+        timeout: Duration,
+        what: &str,
+        check: impl Fn(&HomeInbox) -> bool,
+    ) -> HomeInbox {
         let mut rx = self.inbox.subscribe();
         match tokio::time::timeout(timeout, rx.wait_for(|i| check(i))).await {
             Ok(Ok(i)) => i.clone(),
-            _ => panic!("timed out after {timeout:?} waiting for {what}; inbox: {:?}", self.inbox()),
+            _ => panic!(
+                "timed out after {timeout:?} waiting for {what}; inbox: {:?}",
+                self.inbox()
+            ),
         }
     }
 }
@@ -200,7 +232,16 @@ impl Drop for SimHomes {
 }
 
 /// An alert payload in the wire format, as a home hub writes it.
-pub fn alert_json(id: &str, rev: u32, home: &str, patient: &str, severity: &str, state: &str, raised_at_ms: i64, details: Option<serde_json::Value>) -> String {
+pub fn alert_json(
+    id: &str,
+    rev: u32,
+    home: &str,
+    patient: &str,
+    severity: &str,
+    state: &str,
+    raised_at_ms: i64,
+    details: Option<serde_json::Value>,
+) -> String {
     let mut v = serde_json::json!({
         "id": id, "rev": rev, "home": home, "patient": patient, "severity": severity, "state": state,
         "kind": "clinical", "rule": "news2", "device": "oximeter-1", "seq": 7, "code": "spo2", "value": 89,

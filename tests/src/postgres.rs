@@ -41,7 +41,10 @@ impl Postgres {
         let bin = server_bin().expect(
             "PostgreSQL server binaries not found under /usr/lib/postgresql/*/bin (Debian package postgresql)",
         );
-        let dir = tempfile::Builder::new().prefix("hearth-pg-").tempdir().expect("tempdir");
+        let dir = tempfile::Builder::new()
+            .prefix("hearth-pg-")
+            .tempdir()
+            .expect("tempdir");
         // SAFETY: geteuid has no preconditions.
         let as_postgres = unsafe { libc::geteuid() } == 0;
         if as_postgres {
@@ -52,20 +55,48 @@ impl Postgres {
                 .expect("chown");
             assert!(st.success(), "chown of the PostgreSQL temp dir failed");
         }
-        let pg = Postgres { dir, bin, port: free_port(), as_postgres };
+        let pg = Postgres {
+            dir,
+            bin,
+            port: free_port(),
+            as_postgres,
+        };
         let data = pg.data();
-        pg.run_ok(&pg.bin.join("initdb"), &[
-            "-D", path_str(&data), "-A", "trust", "-U", "postgres", "--no-sync", "-E", "UTF8",
-        ]);
+        pg.run_ok(
+            &pg.bin.join("initdb"),
+            &[
+                "-D",
+                path_str(&data),
+                "-A",
+                "trust",
+                "-U",
+                "postgres",
+                "--no-sync",
+                "-E",
+                "UTF8",
+            ],
+        );
         let opts = format!(
             "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off",
             pg.port,
             path_str(pg.dir.path())
         );
         let log = pg.dir.path().join("server.log");
-        pg.run_ok(&pg.bin.join("pg_ctl"), &[
-            "-D", path_str(&data), "-o", &opts, "-l", path_str(&log), "-w", "-t", "30", "start",
-        ]);
+        pg.run_ok(
+            &pg.bin.join("pg_ctl"),
+            &[
+                "-D",
+                path_str(&data),
+                "-o",
+                &opts,
+                "-l",
+                path_str(&log),
+                "-w",
+                "-t",
+                "30",
+                "start",
+            ],
+        );
         pg
     }
 
@@ -81,7 +112,10 @@ impl Postgres {
         } else {
             Command::new(prog)
         };
-        cmd.args(args).current_dir(self.dir.path()).output().expect("run a PostgreSQL tool")
+        cmd.args(args)
+            .current_dir(self.dir.path())
+            .output()
+            .expect("run a PostgreSQL tool")
     }
 
     fn run_ok(&self, prog: &Path, args: &[&str]) {
@@ -105,7 +139,10 @@ impl Postgres {
     pub fn fresh_database(&self) -> String {
         let name = format!("t_{:016x}", rand::random::<u64>());
         let port = self.port.to_string();
-        self.run_ok(&self.bin.join("createdb"), &["-h", "127.0.0.1", "-p", &port, "-U", "postgres", &name]);
+        self.run_ok(
+            &self.bin.join("createdb"),
+            &["-h", "127.0.0.1", "-p", &port, "-U", "postgres", &name],
+        );
         format!("postgres://postgres@127.0.0.1:{}/{name}", self.port)
     }
 }
@@ -117,6 +154,9 @@ fn path_str(p: &Path) -> &str {
 impl Drop for Postgres {
     fn drop(&mut self) {
         let data = self.data();
-        let _ = self.run(&self.bin.join("pg_ctl"), &["-D", path_str(&data), "-m", "immediate", "stop"]);
+        let _ = self.run(
+            &self.bin.join("pg_ctl"),
+            &["-D", path_str(&data), "-m", "immediate", "stop"],
+        );
     }
 }

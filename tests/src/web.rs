@@ -19,10 +19,17 @@ pub struct WebResponse {
 
 impl WebResponse {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
     pub fn set_cookies(&self) -> Vec<&str> {
-        self.headers.iter().filter(|(k, _)| k == "set-cookie").map(|(_, v)| v.as_str()).collect()
+        self.headers
+            .iter()
+            .filter(|(k, _)| k == "set-cookie")
+            .map(|(_, v)| v.as_str())
+            .collect()
     }
 }
 
@@ -45,7 +52,9 @@ pub fn form(fields: &[(&str, &str)]) -> String {
 fn enc(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
             b' ' => "+".into(),
             _ => format!("%{b:02X}"),
         })
@@ -60,7 +69,10 @@ pub struct WebClient {
 
 impl WebClient {
     pub fn new(addr: SocketAddr) -> WebClient {
-        WebClient { addr, cookies: BTreeMap::new() }
+        WebClient {
+            addr,
+            cookies: BTreeMap::new(),
+        }
     }
 
     pub async fn get(&mut self, path: &str) -> WebResponse {
@@ -75,7 +87,15 @@ impl WebClient {
     pub async fn login(&mut self, username: &str, password: &str) -> WebResponse {
         let page = self.get("/login").await;
         let csrf = csrf_in(&page.body).expect("login form has a CSRF field");
-        self.post("/login", &[("username", username), ("password", password), ("csrf", &csrf)]).await
+        self.post(
+            "/login",
+            &[
+                ("username", username),
+                ("password", password),
+                ("csrf", &csrf),
+            ],
+        )
+        .await
     }
 
     /// The session's CSRF token, read from the queue page.
@@ -86,16 +106,33 @@ impl WebClient {
     }
 
     pub async fn request(&mut self, method: &str, path: &str, body: Option<String>) -> WebResponse {
-        tokio::time::timeout(Duration::from_secs(10), self.request_inner(method, path, body))
-            .await
-            .unwrap_or_else(|_| panic!("{method} {path}: timed out"))
+        tokio::time::timeout(
+            Duration::from_secs(10),
+            self.request_inner(method, path, body),
+        )
+        .await
+        .unwrap_or_else(|_| panic!("{method} {path}: timed out"))
     }
 
-    async fn request_inner(&mut self, method: &str, path: &str, body: Option<String>) -> WebResponse {
-        let mut s = TcpStream::connect(self.addr).await.expect("connect to the dashboard");
-        let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n", self.addr);
+    async fn request_inner(
+        &mut self,
+        method: &str,
+        path: &str,
+        body: Option<String>,
+    ) -> WebResponse {
+        let mut s = TcpStream::connect(self.addr)
+            .await
+            .expect("connect to the dashboard");
+        let mut req = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n",
+            self.addr
+        );
         if !self.cookies.is_empty() {
-            let c: Vec<String> = self.cookies.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            let c: Vec<String> = self
+                .cookies
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
             req.push_str(&format!("Cookie: {}\r\n", c.join("; ")));
         }
         let body = body.unwrap_or_default();
@@ -110,7 +147,8 @@ impl WebClient {
         s.write_all(req.as_bytes()).await.expect("write request");
         let mut buf = Vec::new();
         s.read_to_end(&mut buf).await.expect("read response");
-        let parsed = crate::http::parse_response(&buf).unwrap_or_else(|e| panic!("{method} {path}: {e}"));
+        let parsed =
+            crate::http::parse_response(&buf).unwrap_or_else(|e| panic!("{method} {path}: {e}"));
         let head_end = buf.windows(4).position(|w| w == b"\r\n\r\n").unwrap_or(0);
         let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
         let headers: Vec<(String, String)> = head
@@ -131,6 +169,10 @@ impl WebClient {
                 }
             }
         }
-        WebResponse { status: parsed.status, headers, body: parsed.body }
+        WebResponse {
+            status: parsed.status,
+            headers,
+            body: parsed.body,
+        }
     }
 }

@@ -30,7 +30,11 @@ struct Home {
 
 /// Connects one home, subscribed to its own ack topic; returns once subscribed.
 async fn connect_home(port: u16, id: String, acks: Acks) -> Home {
-    let mut opts = MqttOptions::new(format!("scale-{id}-{:06x}", rand::random::<u32>() & 0xffffff), "127.0.0.1", port);
+    let mut opts = MqttOptions::new(
+        format!("scale-{id}-{:06x}", rand::random::<u32>() & 0xffffff),
+        "127.0.0.1",
+        port,
+    );
     opts.set_keep_alive(Duration::from_secs(30));
     let (client, mut eventloop) = AsyncClient::new(opts, 64);
     let (sub_tx, mut sub_rx) = mpsc::channel::<()>(1);
@@ -67,21 +71,31 @@ async fn connect_home(port: u16, id: String, acks: Acks) -> Home {
 }
 
 async fn many_homes(db: Db) {
-    let n: usize = std::env::var("HEARTH_SCALE_HOMES").ok().and_then(|v| v.parse().ok()).unwrap_or(500);
+    let n: usize = std::env::var("HEARTH_SCALE_HOMES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(500);
     let broker = Mosquitto::start();
     let clock = ManualClock::new(T0);
     let hub = Community::start_with(broker.port(), &db, Some(clock.clone()), |c| {
         c.homes.silent_after_s = 120;
         // Only the test's own checks, at the times it chooses.
         c.homes.check_every_s = 86_400;
-    }).await;
+    })
+    .await;
     let acks: Acks = Arc::default();
     let mut homes = Vec::with_capacity(n);
     // Connect in waves of 50: a county's hubs do not all reconnect in the same millisecond either.
     for wave in (0..n).collect::<Vec<_>>().chunks(50) {
         let joins: Vec<_> = wave
             .iter()
-            .map(|i| tokio::spawn(connect_home(broker.port(), format!("home-{i:04}"), acks.clone())))
+            .map(|i| {
+                tokio::spawn(connect_home(
+                    broker.port(),
+                    format!("home-{i:04}"),
+                    acks.clone(),
+                ))
+            })
             .collect();
         for j in joins {
             homes.push(j.await.unwrap());
@@ -89,11 +103,23 @@ async fn many_homes(db: Db) {
     }
     // Everyone's first heartbeat at T0.
     for h in &homes {
-        h.client.publish(json::heartbeat_topic("care", &h.id), QoS::AtMostOnce, false, heartbeat_json(&h.id, T0, 0)).await.unwrap();
+        h.client
+            .publish(
+                json::heartbeat_topic("care", &h.id),
+                QoS::AtMostOnce,
+                false,
+                heartbeat_json(&h.id, T0, 0),
+            )
+            .await
+            .unwrap();
     }
     poll_until("every home known", Duration::from_secs(60), || async {
         let c = hub.store.counts().await.map_err(|e| e.to_string())?;
-        if c.homes == n as i64 { Ok(()) } else { Err(format!("{c:?}")) }
+        if c.homes == n as i64 {
+            Ok(())
+        } else {
+            Err(format!("{c:?}"))
+        }
     })
     .await;
     // 200 s later everyone but one speaks again, with two alerts each (the first one revised).
@@ -106,22 +132,68 @@ async fn many_homes(db: Db) {
         let p = format!("p-{i:04}");
         let topic = json::alert_topic("care", &p);
         for body in [
-            alert_json(&format!("{}-a", h.id), 1, &h.id, &p, "medium", "open", now - 5000, None),
-            alert_json(&format!("{}-b", h.id), 1, &h.id, &p, "low", "open", now - 4000, None),
-            alert_json(&format!("{}-a", h.id), 2, &h.id, &p, "high", "escalated", now - 3000, None),
+            alert_json(
+                &format!("{}-a", h.id),
+                1,
+                &h.id,
+                &p,
+                "medium",
+                "open",
+                now - 5000,
+                None,
+            ),
+            alert_json(
+                &format!("{}-b", h.id),
+                1,
+                &h.id,
+                &p,
+                "low",
+                "open",
+                now - 4000,
+                None,
+            ),
+            alert_json(
+                &format!("{}-a", h.id),
+                2,
+                &h.id,
+                &p,
+                "high",
+                "escalated",
+                now - 3000,
+                None,
+            ),
         ] {
-            h.client.publish(topic.clone(), QoS::AtLeastOnce, false, body).await.unwrap();
+            h.client
+                .publish(topic.clone(), QoS::AtLeastOnce, false, body)
+                .await
+                .unwrap();
         }
-        h.client.publish(json::heartbeat_topic("care", &h.id), QoS::AtMostOnce, false, heartbeat_json(&h.id, now, 0)).await.unwrap();
+        h.client
+            .publish(
+                json::heartbeat_topic("care", &h.id),
+                QoS::AtMostOnce,
+                false,
+                heartbeat_json(&h.id, now, 0),
+            )
+            .await
+            .unwrap();
     }
     let expected = 3 * (n - 1);
     poll_until("every revision acked", Duration::from_secs(90), || async {
         let got = acks.lock().unwrap().len();
-        if got >= expected { Ok(()) } else { Err(format!("{got} of {expected} acked")) }
+        if got >= expected {
+            Ok(())
+        } else {
+            Err(format!("{got} of {expected} acked"))
+        }
     })
     .await;
     let c = hub.store.counts().await.unwrap();
-    assert_eq!((c.alerts, c.revisions), (2 * (n as i64 - 1), expected as i64), "each revision stored once");
+    assert_eq!(
+        (c.alerts, c.revisions),
+        (2 * (n as i64 - 1), expected as i64),
+        "each revision stored once"
+    );
     assert_eq!(c.quarantined, 0);
     {
         let a = acks.lock().unwrap();
@@ -132,7 +204,10 @@ async fn many_homes(db: Db) {
         }
     }
     let q = hub.store.queue(now, 5).await.unwrap();
-    assert!(q.iter().all(|a| a.severity == "high" && a.rev == 2), "revised alerts lead the queue");
+    assert!(
+        q.iter().all(|a| a.severity == "high" && a.rev == 2),
+        "revised alerts lead the queue"
+    );
 
     let live = live::channel();
     let silent = silence::check(&hub.store, now, 120, &live).await.unwrap();

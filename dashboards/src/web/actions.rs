@@ -75,11 +75,9 @@ pub async fn act(
         ActionKind::Assign => msg.assignee = Some(text("assignee", &f.assignee)?),
         ActionKind::Snooze => {
             msg.reason = Some(text("reason", &f.reason)?);
-            let minutes: i64 = f
-                .snooze_minutes
-                .trim()
-                .parse()
-                .map_err(|_| WebError::BadRequest("snooze minutes must be a whole number".into()))?;
+            let minutes: i64 = f.snooze_minutes.trim().parse().map_err(|_| {
+                WebError::BadRequest("snooze minutes must be a whole number".into())
+            })?;
             if !(1..=MAX_SNOOZE_MIN).contains(&minutes) {
                 return Err(WebError::BadRequest(format!(
                     "snooze between 1 and {MAX_SNOOZE_MIN} minutes"
@@ -89,17 +87,29 @@ pub async fn act(
         }
         ActionKind::Resolve => msg.reason = Some(text("outcome", &f.reason)?),
     }
-    let payload = serde_json::to_string(&msg).map_err(|_| WebError::BadRequest("unencodable".into()))?;
+    let payload =
+        serde_json::to_string(&msg).map_err(|_| WebError::BadRequest("unencodable".into()))?;
     // The format's own parser is the contract the home applies: refuse here what the home would refuse.
     json::parse_action(payload.as_bytes()).map_err(|e| WebError::BadRequest(e.to_string()))?;
-    state.store.record_action(&msg, &alert.home, &payload).await?;
+    state
+        .store
+        .record_action(&msg, &alert.home, &payload)
+        .await?;
     let topic = json::action_topic(&state.cfg.mqtt.topic_prefix, &alert.home);
-    if let Err(e) = state.mqtt.publish(topic, QoS::AtLeastOnce, false, payload).await {
+    if let Err(e) = state
+        .mqtt
+        .publish(topic, QoS::AtLeastOnce, false, payload)
+        .await
+    {
         tracing::error!(error = %e, "cannot queue a nurse's action for the home");
         return Err(WebError::Unavailable);
     }
     tracing::info!(user = %user.username, action = action.as_str(), home = %alert.home, "action sent to home");
     let _ = state.live.send(LiveEvent::Alerts(vec![alert.id.clone()]));
-    let to = if f.back == "alert" { format!("/alerts/{}", alert.id) } else { "/".to_string() };
+    let to = if f.back == "alert" {
+        format!("/alerts/{}", alert.id)
+    } else {
+        "/".to_string()
+    };
     Ok(Redirect::to(&to).into_response())
 }

@@ -5,11 +5,11 @@
 //! and every POST handler checks ([`CurrentUser::check_csrf`]). The login form, before any session exists, uses a
 //! double-submit cookie.
 
+use axum::Form;
 use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::Form;
 use serde::Deserialize;
 use subtle::ConstantTimeEq;
 
@@ -86,7 +86,10 @@ pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
 impl FromRequestParts<AppState> for CurrentUser {
     type Rejection = AuthRejection;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let reject = if parts.method == Method::GET && !parts.uri.path().starts_with("/fhir") {
             AuthRejection::ToLogin
         } else {
@@ -112,9 +115,21 @@ impl FromRequestParts<AppState> for CurrentUser {
     }
 }
 
-fn set_cookie(state: &AppState, name: &str, value: &str, path: &str, max_age_s: i64) -> HeaderValue {
-    let secure = if state.cfg.http.secure_cookies { "; Secure" } else { "" };
-    let v = format!("{name}={value}; HttpOnly; SameSite=Strict; Path={path}; Max-Age={max_age_s}{secure}");
+fn set_cookie(
+    state: &AppState,
+    name: &str,
+    value: &str,
+    path: &str,
+    max_age_s: i64,
+) -> HeaderValue {
+    let secure = if state.cfg.http.secure_cookies {
+        "; Secure"
+    } else {
+        ""
+    };
+    let v = format!(
+        "{name}={value}; HttpOnly; SameSite=Strict; Path={path}; Max-Age={max_age_s}{secure}"
+    );
     // Tokens are hex and names are ours: always a valid header value.
     HeaderValue::from_str(&v).unwrap_or_else(|_| HeaderValue::from_static(""))
 }
@@ -136,7 +151,11 @@ pub struct LoginForm {
     pub csrf: String,
 }
 
-pub async fn login(State(state): State<AppState>, headers: HeaderMap, Form(f): Form<LoginForm>) -> Response {
+pub async fn login(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Form(f): Form<LoginForm>,
+) -> Response {
     let expected = cookie(&headers, LOGIN_CSRF_COOKIE).unwrap_or_default();
     if expected.is_empty() || !bool::from(expected.as_bytes().ct_eq(f.csrf.as_bytes())) {
         return WebError::Forbidden("bad CSRF token").into_response();
@@ -157,10 +176,19 @@ pub async fn login(State(state): State<AppState>, headers: HeaderMap, Form(f): F
     if !ok {
         let _ = state
             .store
-            .audit(now, &f.username.chars().take(64).collect::<String>(), "login.failed", None, "")
+            .audit(
+                now,
+                &f.username.chars().take(64).collect::<String>(),
+                "login.failed",
+                None,
+                "",
+            )
             .await;
         let token = accounts::random_token();
-        let mut resp = (StatusCode::UNAUTHORIZED, pages::login_page(&token, Some("Wrong username or password.")))
+        let mut resp = (
+            StatusCode::UNAUTHORIZED,
+            pages::login_page(&token, Some("Wrong username or password.")),
+        )
             .into_response();
         resp.headers_mut().append(
             header::SET_COOKIE,
@@ -174,7 +202,13 @@ pub async fn login(State(state): State<AppState>, headers: HeaderMap, Form(f): F
     let expires = now + hours * 3_600_000;
     if let Err(e) = state
         .store
-        .create_session(&accounts::token_hash(&token), &f.username, &csrf, now, expires)
+        .create_session(
+            &accounts::token_hash(&token),
+            &f.username,
+            &csrf,
+            now,
+            expires,
+        )
         .await
     {
         return WebError::from(e).into_response();
@@ -182,8 +216,14 @@ pub async fn login(State(state): State<AppState>, headers: HeaderMap, Form(f): F
     let _ = state.store.audit(now, &f.username, "login", None, "").await;
     let mut resp = Redirect::to("/").into_response();
     let h = resp.headers_mut();
-    h.append(header::SET_COOKIE, set_cookie(&state, SESSION_COOKIE, &token, "/", hours * 3600));
-    h.append(header::SET_COOKIE, set_cookie(&state, LOGIN_CSRF_COOKIE, "", "/login", 0));
+    h.append(
+        header::SET_COOKIE,
+        set_cookie(&state, SESSION_COOKIE, &token, "/", hours * 3600),
+    );
+    h.append(
+        header::SET_COOKIE,
+        set_cookie(&state, LOGIN_CSRF_COOKIE, "", "/login", 0),
+    );
     resp
 }
 
@@ -199,9 +239,14 @@ pub async fn logout(
 ) -> Result<Response, WebError> {
     user.check_csrf(&f.csrf)?;
     state.store.delete_session(&user.token_hash).await?;
-    state.store.audit(state.clock.now_ms(), &user.username, "logout", None, "").await?;
+    state
+        .store
+        .audit(state.clock.now_ms(), &user.username, "logout", None, "")
+        .await?;
     let mut resp = Redirect::to("/login").into_response();
-    resp.headers_mut()
-        .append(header::SET_COOKIE, set_cookie(&state, SESSION_COOKIE, "", "/", 0));
+    resp.headers_mut().append(
+        header::SET_COOKIE,
+        set_cookie(&state, SESSION_COOKIE, "", "/", 0),
+    );
     Ok(resp)
 }

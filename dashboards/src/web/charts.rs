@@ -29,21 +29,38 @@ pub const VITALS: [Vital; 5] = [
         label: "Respiration rate",
         unit: "/min",
         y: (4.0, 36.0),
-        bands: &[(0.0, 8.5, 3), (8.5, 11.5, 1), (11.5, 20.5, 0), (20.5, 24.5, 2), (24.5, 60.0, 3)],
+        bands: &[
+            (0.0, 8.5, 3),
+            (8.5, 11.5, 1),
+            (11.5, 20.5, 0),
+            (20.5, 24.5, 2),
+            (24.5, 60.0, 3),
+        ],
     },
     Vital {
         key: "spo2",
         label: "SpO₂",
         unit: "%",
         y: (80.0, 100.0),
-        bands: &[(0.0, 91.5, 3), (91.5, 93.5, 2), (93.5, 95.5, 1), (95.5, 101.0, 0)],
+        bands: &[
+            (0.0, 91.5, 3),
+            (91.5, 93.5, 2),
+            (93.5, 95.5, 1),
+            (95.5, 101.0, 0),
+        ],
     },
     Vital {
         key: "bp_sys",
         label: "Systolic blood pressure",
         unit: "mmHg",
         y: (60.0, 240.0),
-        bands: &[(0.0, 90.5, 3), (90.5, 100.5, 2), (100.5, 110.5, 1), (110.5, 219.5, 0), (219.5, 300.0, 3)],
+        bands: &[
+            (0.0, 90.5, 3),
+            (90.5, 100.5, 2),
+            (100.5, 110.5, 1),
+            (110.5, 219.5, 0),
+            (219.5, 300.0, 3),
+        ],
     },
     Vital {
         key: "pulse",
@@ -64,7 +81,13 @@ pub const VITALS: [Vital; 5] = [
         label: "Temperature",
         unit: "°C",
         y: (34.0, 41.0),
-        bands: &[(0.0, 35.05, 3), (35.05, 36.05, 1), (36.05, 38.05, 0), (38.05, 39.05, 1), (39.05, 45.0, 2)],
+        bands: &[
+            (0.0, 35.05, 3),
+            (35.05, 36.05, 1),
+            (36.05, 38.05, 0),
+            (38.05, 39.05, 1),
+            (39.05, 45.0, 2),
+        ],
     },
 ];
 
@@ -96,8 +119,13 @@ pub fn points(revisions: &[RevisionRow]) -> BTreeMap<&'static str, Vec<(i64, f64
             .unwrap_or_default();
         if let Some(subs) = details["news2"]["subscores"].as_array() {
             for s in subs {
-                let key = VITALS.iter().map(|v| v.key).find(|k| Some(*k) == s["parameter"].as_str());
-                let t = s["observed_at"].as_str().and_then(|t| parse_rfc3339_millis(t).ok());
+                let key = VITALS
+                    .iter()
+                    .map(|v| v.key)
+                    .find(|k| Some(*k) == s["parameter"].as_str());
+                let t = s["observed_at"]
+                    .as_str()
+                    .and_then(|t| parse_rfc3339_millis(t).ok());
                 if let (Some(key), Some(v), Some(t)) = (key, s["value"].as_f64(), t) {
                     out.entry(key).or_default().push((t, v));
                 }
@@ -227,7 +255,10 @@ mod tests {
         let d = r#"{"news2":{"total":7,"band":"high","subscores":[
             {"parameter":"resp_rate","value":24,"observed_at":"2026-11-22T10:00:00.000Z","score":2},
             {"parameter":"consciousness","value":"alert","observed_at":"2026-11-22T10:00:00.000Z","score":0}]}}"#;
-        let p = points(&[rev("heart_rate", 120.0, 5, Some(d)), rev("heart_rate", 120.0, 5, None)]);
+        let p = points(&[
+            rev("heart_rate", 120.0, 5, Some(d)),
+            rev("heart_rate", 120.0, 5, None),
+        ]);
         assert_eq!(p["pulse"], vec![(5, 120.0)], "deduplicated");
         assert_eq!(p["resp_rate"].len(), 1);
         assert!(!p.contains_key("consciousness"));

@@ -13,7 +13,10 @@ use super::AppState;
 use super::auth::CurrentUser;
 use crate::live::LiveEvent;
 
-pub async fn sse(State(state): State<AppState>, _user: CurrentUser) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+pub async fn sse(
+    State(state): State<AppState>,
+    _user: CurrentUser,
+) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
     let rx = state.live.subscribe();
     let stop = state.shutdown.clone();
     let stream = futures_util::stream::unfold((rx, stop), |(mut rx, stop)| async move {
@@ -23,7 +26,9 @@ pub async fn sse(State(state): State<AppState>, _user: CurrentUser) -> Sse<impl 
             ev = rx.recv() => ev,
         };
         let out = match ev {
-            Ok(LiveEvent::Alerts(ids)) => Event::default().event("alerts").data(ids.len().to_string()),
+            Ok(LiveEvent::Alerts(ids)) => {
+                Event::default().event("alerts").data(ids.len().to_string())
+            }
             Ok(LiveEvent::Homes) => Event::default().event("homes").data("1"),
             Err(RecvError::Lagged(_)) => Event::default().event("reload").data("1"),
             Err(RecvError::Closed) => return None,

@@ -64,7 +64,10 @@ impl IntoResponse for WebError {
         let (status, text) = match &self {
             WebError::Store(e) => {
                 tracing::error!(error = %e, "request failed in the store");
-                (StatusCode::INTERNAL_SERVER_ERROR, "internal error".to_string())
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal error".to_string(),
+                )
             }
             WebError::NotFound => (StatusCode::NOT_FOUND, "not found".into()),
             WebError::BadRequest(m) => (StatusCode::BAD_REQUEST, m.clone()),
@@ -93,9 +96,15 @@ pub fn router(state: AppState) -> Router {
         .route("/login", get(auth::login_form).post(auth::login))
         .route("/logout", post(auth::logout))
         .route("/fhir/Observation", get(crate::fhir::observations))
-        .route("/fhir/Patient/{id}/$everything", get(crate::fhir::everything))
+        .route(
+            "/fhir/Patient/{id}/$everything",
+            get(crate::fhir::everything),
+        )
         .route("/healthz", get(|| async { "ok" }))
-        .route("/static/app.css", get(|| async { ([(header::CONTENT_TYPE, "text/css")], pages::CSS) }))
+        .route(
+            "/static/app.css",
+            get(|| async { ([(header::CONTENT_TYPE, "text/css")], pages::CSS) }),
+        )
         .route(
             "/static/queue.js",
             get(|| async { ([(header::CONTENT_TYPE, "text/javascript")], pages::QUEUE_JS) }),
@@ -114,8 +123,14 @@ async fn security_headers(mut resp: Response) -> Response {
             "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
         ),
     );
-    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     if !h.contains_key(header::CACHE_CONTROL) {
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));

@@ -63,7 +63,13 @@ pub const QUEUE_JS: &str = r#"
 })();
 "#;
 
-fn html_page(title: &str, user: Option<&CurrentUser>, current: &str, body: Markup, script: Option<&str>) -> Html<String> {
+fn html_page(
+    title: &str,
+    user: Option<&CurrentUser>,
+    current: &str,
+    body: Markup,
+    script: Option<&str>,
+) -> Html<String> {
     // `script` is the URL of a script of our own.
     let m = html! {
         (DOCTYPE)
@@ -171,7 +177,9 @@ fn trigger(a: &AlertRow) -> Markup {
 
 /// The SBARD handover (`details.sbard`) if the home sent one; otherwise the other details, as they are.
 pub fn summary(details: Option<&str>) -> Markup {
-    let d: serde_json::Value = details.and_then(|d| serde_json::from_str(d).ok()).unwrap_or_default();
+    let d: serde_json::Value = details
+        .and_then(|d| serde_json::from_str(d).ok())
+        .unwrap_or_default();
     let text = |v: &serde_json::Value| match v {
         serde_json::Value::String(s) => s.clone(),
         other => other.to_string(),
@@ -243,7 +251,10 @@ pub fn rows(now: i64, user: &CurrentUser, alerts: &[AlertRow]) -> Markup {
     }
 }
 
-pub async fn queue(State(state): State<AppState>, user: CurrentUser) -> Result<Html<String>, WebError> {
+pub async fn queue(
+    State(state): State<AppState>,
+    user: CurrentUser,
+) -> Result<Html<String>, WebError> {
     let now = state.clock.now_ms();
     let alerts = state.store.queue(now, QUEUE_LIMIT).await?;
     let open = state.store.open_count().await?;
@@ -264,10 +275,19 @@ pub async fn queue(State(state): State<AppState>, user: CurrentUser) -> Result<H
             tbody id="queue-rows" { (rows(now, &user, &alerts)) }
         }
     };
-    Ok(html_page("Caseload queue", Some(&user), "queue", body, Some("/static/queue.js")))
+    Ok(html_page(
+        "Caseload queue",
+        Some(&user),
+        "queue",
+        body,
+        Some("/static/queue.js"),
+    ))
 }
 
-pub async fn queue_rows(State(state): State<AppState>, user: CurrentUser) -> Result<Html<String>, WebError> {
+pub async fn queue_rows(
+    State(state): State<AppState>,
+    user: CurrentUser,
+) -> Result<Html<String>, WebError> {
     let now = state.clock.now_ms();
     let alerts = state.store.queue(now, QUEUE_LIMIT).await?;
     Ok(Html(rows(now, &user, &alerts).into_string()))
@@ -322,11 +342,19 @@ fn action_forms(user: &CurrentUser, a: &AlertRow) -> Markup {
     }
 }
 
-pub async fn alert(State(state): State<AppState>, Path(id): Path<String>, user: CurrentUser) -> Result<Html<String>, WebError> {
+pub async fn alert(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    user: CurrentUser,
+) -> Result<Html<String>, WebError> {
     let now = state.clock.now_ms();
     let a = state.store.alert(&id).await?.ok_or(WebError::NotFound)?;
     let audit = state.store.audit_log(Some(&id), 100).await?;
-    let details: serde_json::Value = a.details.as_deref().and_then(|d| serde_json::from_str(d).ok()).unwrap_or_default();
+    let details: serde_json::Value = a
+        .details
+        .as_deref()
+        .and_then(|d| serde_json::from_str(d).ok())
+        .unwrap_or_default();
     let body = html! {
         h1 { "Incident for patient " a href=(format!("/patients/{}", a.patient)) { (a.patient) } }
         dl {
@@ -359,7 +387,11 @@ pub async fn alert(State(state): State<AppState>, Path(id): Path<String>, user: 
     Ok(html_page("Incident", Some(&user), "", body, None))
 }
 
-pub async fn patient(State(state): State<AppState>, Path(id): Path<String>, user: CurrentUser) -> Result<Html<String>, WebError> {
+pub async fn patient(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    user: CurrentUser,
+) -> Result<Html<String>, WebError> {
     let now = state.clock.now_ms();
     let from = now - 7 * DAY_MS;
     let revisions = state.store.patient_revisions(&id, from).await?;
@@ -376,8 +408,14 @@ pub async fn patient(State(state): State<AppState>, Path(id): Path<String>, user
             Some((r.raised_at, total?, band, d["news2"]["complete"].as_bool()))
         })
         .collect();
-    let missed: Vec<&AlertRow> = alerts.iter().filter(|a| a.rule.starts_with("missing")).collect();
-    let device: Vec<&AlertRow> = alerts.iter().filter(|a| a.kind == "technical" && !a.rule.starts_with("missing")).collect();
+    let missed: Vec<&AlertRow> = alerts
+        .iter()
+        .filter(|a| a.rule.starts_with("missing"))
+        .collect();
+    let device: Vec<&AlertRow> = alerts
+        .iter()
+        .filter(|a| a.kind == "technical" && !a.rule.starts_with("missing"))
+        .collect();
     let body = html! {
         h1 { "Patient " (id) }
         section aria-labelledby="trends" {
@@ -419,10 +457,19 @@ pub async fn patient(State(state): State<AppState>, Path(id): Path<String>, user
             p { a href=(format!("/fhir/Patient/{id}/$everything")) { "FHIR R4 export (JSON)" } }
         }
     };
-    Ok(html_page(&format!("Patient {id}"), Some(&user), "", body, None))
+    Ok(html_page(
+        &format!("Patient {id}"),
+        Some(&user),
+        "",
+        body,
+        None,
+    ))
 }
 
-pub async fn homes(State(state): State<AppState>, user: CurrentUser) -> Result<Html<String>, WebError> {
+pub async fn homes(
+    State(state): State<AppState>,
+    user: CurrentUser,
+) -> Result<Html<String>, WebError> {
     let now = state.clock.now_ms();
     let homes = state.store.homes().await?;
     let technical = state.store.open_technical(500).await?;

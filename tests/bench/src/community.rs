@@ -55,7 +55,8 @@ type Acked = Arc<Mutex<HashSet<(String, u32)>>>;
 
 async fn home(port: u16, id: String, acked: Acked) -> AsyncClient {
     let mut opts = MqttOptions::new(format!("bench-{id}"), "127.0.0.1", port);
-    opts.set_keep_alive(Duration::from_secs(30)).set_inflight(100);
+    opts.set_keep_alive(Duration::from_secs(30))
+        .set_inflight(100);
     let (client, mut el) = AsyncClient::new(opts, 1000);
     let (tx, mut rx) = tokio::sync::mpsc::channel::<()>(1);
     let c = client.clone();
@@ -92,7 +93,10 @@ async fn ingest(args: &Args, broker: &Mosquitto, hub: &Community) -> anyhow::Res
     let acked: Acked = Arc::default();
     let mut clients = Vec::new();
     for i in 0..args.homes {
-        clients.push((format!("bh-{i:05}"), home(broker.port(), format!("bh-{i:05}"), acked.clone()).await));
+        clients.push((
+            format!("bh-{i:05}"),
+            home(broker.port(), format!("bh-{i:05}"), acked.clone()).await,
+        ));
     }
     let now = SystemClock.now_ms();
     let per_home = args.alerts.div_ceil(args.homes);
@@ -103,7 +107,10 @@ async fn ingest(args: &Args, broker: &Mosquitto, hub: &Community) -> anyhow::Res
             (0..per_home)
                 .map(|k| {
                     let p = format!("bp-{h:05}-{}", k % 4);
-                    (json::alert_topic("care", &p), alert_json(&format!("{id}-{k}"), 1, id, &p, "medium", "open", now, None))
+                    (
+                        json::alert_topic("care", &p),
+                        alert_json(&format!("{id}-{k}"), 1, id, &p, "medium", "open", now, None),
+                    )
                 })
                 .collect()
         })
@@ -115,7 +122,9 @@ async fn ingest(args: &Args, broker: &Mosquitto, hub: &Community) -> anyhow::Res
         let c = c.clone();
         tasks.push(tokio::spawn(async move {
             for (t, b) in msgs {
-                c.publish(t, QoS::AtLeastOnce, false, b).await.expect("publish");
+                c.publish(t, QoS::AtLeastOnce, false, b)
+                    .await
+                    .expect("publish");
             }
         }));
     }
@@ -128,12 +137,19 @@ async fn ingest(args: &Args, broker: &Mosquitto, hub: &Community) -> anyhow::Res
         if n >= total {
             break;
         }
-        anyhow::ensure!(Instant::now() < deadline, "only {n} of {total} acked after 600 s");
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "only {n} of {total} acked after 600 s"
+        );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     let secs = start.elapsed().as_secs_f64();
     let c = hub.store.counts().await?;
-    anyhow::ensure!(c.revisions as usize >= total, "stored {} of {total}", c.revisions);
+    anyhow::ensure!(
+        c.revisions as usize >= total,
+        "stored {} of {total}",
+        c.revisions
+    );
     println!(
         "ingest: {total} alerts from {} homes stored and acked end to end in {secs:.2} s = {:.0} alerts/s",
         args.homes,
@@ -150,7 +166,13 @@ async fn bulk_load(args: &Args, hub: &Community) -> anyhow::Result<()> {
     for chunk in (0..args.queue_homes).collect::<Vec<_>>().chunks(1000) {
         let values: Vec<String> = chunk
             .iter()
-            .map(|i| format!("('qh-{i:05}', {now}, {}, {now}, {}, NULL, 0, NULL)", now - (*i as i64 % 600) * 1000, i % 5))
+            .map(|i| {
+                format!(
+                    "('qh-{i:05}', {now}, {}, {now}, {}, NULL, 0, NULL)",
+                    now - (*i as i64 % 600) * 1000,
+                    i % 5
+                )
+            })
             .collect();
         let sql = format!(
             "INSERT INTO homes (id, first_seen_at, last_seen_at, last_heartbeat_at, outbox_depth, oldest_pending_s, silent, silent_since) VALUES {}",
