@@ -11,10 +11,11 @@
 #   dbus-daemon       private system buses for the simulated BlueZ in the Bluetooth tests
 #   libdbus-1-dev, pkg-config   building btleplug's D-Bus binding (libdbus-sys)
 #   chromium          the nurse dashboard's browser tests (headless)
+#   postgresql        server binaries (initdb, pg_ctl) for the community hub's tests on a private PostgreSQL
 #   rustup target thumbv7em-none-eabihf   building the no_std crates for Cortex-M4F
 set -euo pipefail
 
-PACKAGES=(mosquitto qemu-system-arm dbus-daemon libdbus-1-dev pkg-config chromium)
+PACKAGES=(mosquitto qemu-system-arm dbus-daemon libdbus-1-dev pkg-config chromium postgresql)
 TARGET=thumbv7em-none-eabihf
 
 check_only=false

@@ -78,17 +78,28 @@ pub fn filters(cfg: &Config) -> [String; 2] {
     ]
 }
 
-/// Runs the receiver until `shutdown`. `connected` (if given) is told each time the subscriptions are acknowledged.
-pub async fn run(
-    cfg: Arc<Config>,
-    store: Store,
-    clock: AnyClock,
-    client: AsyncClient,
-    mut eventloop: EventLoop,
-    live: broadcast::Sender<LiveEvent>,
-    subscribed: Option<tokio::sync::watch::Sender<u64>>,
-    shutdown: CancellationToken,
-) {
+/// What the receiver works with.
+pub struct Receiver {
+    pub cfg: Arc<Config>,
+    pub store: Store,
+    pub clock: AnyClock,
+    /// The client whose event loop [`run`] drives (acks go out through it).
+    pub client: AsyncClient,
+    pub live: broadcast::Sender<LiveEvent>,
+    /// Told each time the subscriptions are acknowledged.
+    pub subscribed: Option<tokio::sync::watch::Sender<u64>>,
+}
+
+/// Runs the receiver until `shutdown`.
+pub async fn run(r: Receiver, mut eventloop: EventLoop, shutdown: CancellationToken) {
+    let Receiver {
+        cfg,
+        store,
+        clock,
+        client,
+        live,
+        subscribed,
+    } = r;
     let (tx, rx) = mpsc::channel::<Publish>(CHANNEL);
     let ingest = tokio::spawn(ingest_loop(
         cfg.clone(),

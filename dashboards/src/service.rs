@@ -82,16 +82,15 @@ pub async fn start(
     let (client, eventloop) = receiver::mqtt_client(&cfg)?;
     let (sub_tx, subscribed) = watch::channel(0u64);
     let mut tasks = Vec::new();
-    tasks.push(tokio::spawn(receiver::run(
-        cfg.clone(),
-        store.clone(),
-        clock.clone(),
-        client.clone(),
-        eventloop,
-        live.clone(),
-        Some(sub_tx),
-        shutdown.clone(),
-    )));
+    let rx = receiver::Receiver {
+        cfg: cfg.clone(),
+        store: store.clone(),
+        clock: clock.clone(),
+        client: client.clone(),
+        live: live.clone(),
+        subscribed: Some(sub_tx),
+    };
+    tasks.push(tokio::spawn(receiver::run(rx, eventloop, shutdown.clone())));
     tasks.push(tokio::spawn(silence::run(
         store.clone(),
         clock.clone(),
