@@ -27,6 +27,13 @@ use crate::store::{Inbound, Store};
 pub const MAX_BATCH: usize = 256;
 /// The ingest channel's capacity; the poll loop waits when it is full.
 const CHANNEL: usize = 1024;
+// Why the poll loop may wait on the ingest channel without deadlocking: ingest queues at most two requests per
+// message (one PubAck, at most one ack publish), so while the poll loop waits, at most 2 × CHANNEL requests pile up
+// in rumqttc's request channel, far below REQUESTS: no ack is ever refused for lack of room (the home hub's sensor
+// source once lost PubAcks exactly that way; see docs/performance.md).
+/// rumqttc's request channel capacity.
+const REQUESTS: usize = 8192;
+const _: () = assert!(2 * CHANNEL + 2 * MAX_BATCH < REQUESTS);
 
 pub const ALERTS_RECEIVED: &str = "community_alert_revisions_stored_total";
 pub const ALERTS_DUPLICATE: &str = "community_alert_revisions_duplicate_total";
@@ -49,14 +56,14 @@ pub fn mqtt_options(cfg: &Config) -> Result<MqttOptions, ReceiverError> {
         .set_manual_acks(true)
         .set_inflight(1000)
         .set_max_packet_size(1 << 20, 1 << 20)
-        .set_request_channel_capacity(8192);
+        .set_request_channel_capacity(REQUESTS);
     Ok(opts)
 }
 
 /// The MQTT client (shared with the dashboard, which publishes nurses' actions) and its event loop.
 pub fn mqtt_client(cfg: &Config) -> Result<(AsyncClient, EventLoop), ReceiverError> {
     let opts = mqtt_options(cfg)?;
-    let (client, mut eventloop) = AsyncClient::new(opts, 8192);
+    let (client, mut eventloop) = AsyncClient::new(opts, REQUESTS);
     let mut net = rumqttc::NetworkOptions::new();
     net.set_tcp_nodelay(true);
     eventloop.set_network_options(net);
