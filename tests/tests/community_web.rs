@@ -19,7 +19,7 @@ fn now_ms() -> i64 {
 }
 
 struct Rig {
-    _broker: Mosquitto,
+    broker: Mosquitto,
     hub: Community,
     homes: SimHomes,
 }
@@ -85,7 +85,7 @@ async fn rig() -> Rig {
         .wait_for(WAIT, "3 acks", |i| i.acked().len() >= 3)
         .await;
     Rig {
-        _broker: broker,
+        broker,
         hub,
         homes,
     }
@@ -593,7 +593,7 @@ async fn rumqttc_client(r: &Rig) -> rumqttc::AsyncClient {
     let opts = rumqttc::MqttOptions::new(
         format!("resend-{:08x}", rand::random::<u32>()),
         "127.0.0.1",
-        r._broker.port(),
+        r.broker.port(),
     );
     let (client, mut el) = rumqttc::AsyncClient::new(opts, 64);
     tokio::spawn(async move { while el.poll().await.is_ok() {} });
