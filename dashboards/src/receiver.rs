@@ -23,22 +23,29 @@ use crate::config::{self, Config};
 use crate::live::LiveEvent;
 use crate::store::{Inbound, Store};
 
-/// Most messages committed in one transaction.
-pub const MAX_BATCH: usize = 256;
-/// The ingest channel's capacity; the poll loop waits when it is full.
-const CHANNEL: usize = 1024;
-// Why the poll loop may wait on the ingest channel without deadlocking: ingest queues at most two requests per
-// message (one PubAck, at most one ack publish), so while the poll loop waits, at most 2 × CHANNEL requests pile up
-// in rumqttc's request channel, far below REQUESTS: no ack is ever refused for lack of room (the home hub's sensor
-// source once lost PubAcks exactly that way; see docs/performance.md).
-/// rumqttc's request channel capacity.
-const REQUESTS: usize = 8192;
-const _: () = assert!(2 * CHANNEL + 2 * MAX_BATCH < REQUESTS);
-
 pub const ALERTS_RECEIVED: &str = "community_alert_revisions_stored_total";
 pub const ALERTS_DUPLICATE: &str = "community_alert_revisions_duplicate_total";
 pub const QUARANTINED: &str = "community_messages_quarantined_total";
 pub const STORE_FAILURES: &str = "community_store_failures_total";
+
+/// Most messages committed in one transaction.
+pub const MAX_BATCH: usize = 256;
+/// The ingest channel's capacity.
+const CHANNEL: usize = 1024;
+/// Publishes the poll loop holds while ingest is behind. The broker sends at most its in-flight window of
+/// unacknowledged QoS 1 messages (Mosquitto `max_inflight_messages`), so this is rarely approached; at the cap the
+/// loop stops polling (back-pressure to the broker).
+const PENDING_CAP: usize = 4096;
+/// rumqttc's request channel capacity (PubAcks and ack publishes).
+const REQUESTS: usize = 32_768;
+// Why this cannot deadlock: rumqttc sends queued requests (our PubAcks and acks) only from inside `poll()`, and only
+// once the events it already read are consumed. So the poll loop must keep polling while ingest is behind: it
+// buffers publishes (up to PENDING_CAP) instead of waiting on the ingest channel. Only at the cap does it stop
+// polling; ingest can then process at most CHANNEL + PENDING_CAP messages, queuing at most two requests each, which
+// REQUESTS holds, so ingest never waits on a full request channel while the poll loop waits on ingest. (A first
+// version waited on the ingest channel inside the poll loop: under a burst from 200 homes the request channel
+// filled, both sides waited, and the broker dropped the connection for a missed keepalive.)
+const _: () = assert!(2 * (CHANNEL + PENDING_CAP) < REQUESTS);
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReceiverError {
@@ -119,10 +126,19 @@ pub async fn run(r: Receiver, mut eventloop: EventLoop, shutdown: CancellationTo
     ));
     let subs = filters(&cfg);
     let mut failures = 0u32;
+    let mut pending: std::collections::VecDeque<Publish> = std::collections::VecDeque::new();
     loop {
         let ev = tokio::select! {
             _ = shutdown.cancelled() => break,
-            ev = eventloop.poll() => ev,
+            permit = tx.reserve(), if !pending.is_empty() => {
+                match (permit, pending.pop_front()) {
+                    (Ok(permit), Some(p)) => permit.send(p),
+                    (Err(_), _) => break,
+                    (Ok(_), None) => {}
+                }
+                continue;
+            }
+            ev = eventloop.poll(), if pending.len() < PENDING_CAP => ev,
         };
         match ev {
             Ok(Event::Incoming(Packet::ConnAck(_))) => {
@@ -140,19 +156,20 @@ pub async fn run(r: Receiver, mut eventloop: EventLoop, shutdown: CancellationTo
                     s.send_modify(|n| *n += 1);
                 }
             }
-            Ok(Event::Incoming(Packet::Publish(p))) => {
-                // Back-pressure: while ingest is behind, we stop reading from the broker.
-                tokio::select! {
-                    _ = shutdown.cancelled() => break,
-                    r = tx.send(p) => if r.is_err() { break },
-                }
-            }
+            Ok(Event::Incoming(Packet::Publish(p))) => match tx.try_send(p) {
+                Ok(()) => {}
+                Err(mpsc::error::TrySendError::Full(p)) => pending.push_back(p),
+                Err(mpsc::error::TrySendError::Closed(_)) => break,
+            },
             Ok(_) => {}
             Err(e) => {
                 failures = failures.saturating_add(1);
                 if failures == 1 {
                     tracing::warn!(error = %e, "homes' broker connection lost; reconnecting");
                 }
+                // Unacknowledged publishes of the lost session are resent by the homes; drop our copies so their
+                // PubAcks are not sent on the new connection with stale packet ids.
+                pending.clear();
                 let delay = Duration::from_millis(100u64 << failures.min(6));
                 tokio::select! {
                     _ = shutdown.cancelled() => break,
