@@ -87,7 +87,7 @@ fn vital_observation(patient: &str, v: &Vital<'_>) -> Value {
     }
     let id = fhir_id(&[
         "obs",
-        &hex::encode(&Sha256::digest(
+        &hex::encode(Sha256::digest(
             format!(
                 "{patient}|{}|{}|{}|{:?}",
                 v.code.as_str(),
@@ -122,7 +122,7 @@ fn vital_observation(patient: &str, v: &Vital<'_>) -> Value {
 fn news2_observation(patient: &str, r: &RevisionRow, total: i64, band: Option<&str>) -> Value {
     let mut o = json!({
         "resourceType": "Observation",
-        "id": fhir_id(&["news2", &hex::encode(&Sha256::digest(format!("{}|{}", r.alert_id, r.rev).as_bytes()))[..32]]),
+        "id": fhir_id(&["news2", &hex::encode(Sha256::digest(format!("{}|{}", r.alert_id, r.rev).as_bytes()))[..32]]),
         "identifier": [{ "system": "urn:hearth:alert-revision", "value": format!("{}/{}", r.alert_id, r.rev) }],
         "status": "final",
         "category": [{ "coding": [{

@@ -196,7 +196,7 @@ pub fn classify(prefix: &str, topic: &str, payload: &[u8]) -> Inbound {
             Ok(a) if a.patient != patient => reject("topic_mismatch"),
             // The home id becomes a topic level of the ack: it must be one.
             Ok(a) if !json::is_valid_topic_id(&a.home) => reject("bad_home_id"),
-            Ok(a) => Inbound::Alert(a),
+            Ok(a) => Inbound::Alert(Box::new(a)),
             Err(e) => reject(e.as_str()),
         }
     } else if let Some(home) = json::parse_heartbeat_topic(prefix, topic) {

@@ -43,7 +43,8 @@ pub enum Backend {
 /// One message from a home, already parsed (or rejected with a reason).
 #[derive(Clone, Debug)]
 pub enum Inbound {
-    Alert(AlertMessage),
+    /// Boxed: an alert is several times larger than the other variants.
+    Alert(Box<AlertMessage>),
     Heartbeat(Heartbeat),
     /// Not in the format, or on an unexpected topic: quarantined with a reason code.
     Rejected {

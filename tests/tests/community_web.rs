@@ -84,11 +84,7 @@ async fn rig() -> Rig {
     homes
         .wait_for(WAIT, "3 acks", |i| i.acked().len() >= 3)
         .await;
-    Rig {
-        broker,
-        hub,
-        homes,
-    }
+    Rig { broker, hub, homes }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
