@@ -148,6 +148,8 @@ async fn print_alerts(
     mut live: tokio::sync::broadcast::Receiver<LiveEvent>,
     stop: CancellationToken,
 ) {
+    // Each revision once (a nurse's action also announces the alert, unchanged until the home answers).
+    let mut printed = std::collections::HashSet::new();
     loop {
         let ev = tokio::select! {
             _ = stop.cancelled() => break,
@@ -156,7 +158,9 @@ async fn print_alerts(
         match ev {
             Ok(LiveEvent::Alerts(ids)) => {
                 for id in ids {
-                    if let Ok(Some(a)) = store.alert(&id).await {
+                    if let Ok(Some(a)) = store.alert(&id).await
+                        && printed.insert((a.id.clone(), a.rev))
+                    {
                         println!("{}", nurse_line(&a));
                     }
                 }
