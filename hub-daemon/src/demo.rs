@@ -3,9 +3,10 @@
 //! The daemon runs on its embedded MQTT endpoint and a fresh database; an in-process rumqttd plays the community
 //! hub's broker, and the real community hub (`hearth-community`, in-process through its library, on SQLite in the
 //! same temporary directory) receives the alerts, acknowledges them end to end and serves the nurse dashboard with a
-//! demo login. A simulated home sends readings for three patients — one deteriorates, then recovers; one is a COPD
-//! patient whose low SpO2 is within the personal baseline a clinician agreed. Each alert is also printed as it
-//! reaches the community hub; a nurse who acknowledges it in the browser stops the home's escalation.
+//! demo login. A simulated home sends readings for three patients — one deteriorates, then recovers, and her carer
+//! reports soft signs; one is a COPD patient whose low SpO2 is within the personal baseline a clinician agreed. Each
+//! alert is also printed (with its SBARD handover) as it reaches the community hub; a nurse who acknowledges it in the
+//! browser stops the home's escalation.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -162,6 +163,17 @@ async fn print_alerts(
                         && printed.insert((a.id.clone(), a.rev))
                     {
                         println!("{}", nurse_line(&a));
+                        // A new clinical alert comes with its handover.
+                        let details: serde_json::Value = a
+                            .details
+                            .as_deref()
+                            .and_then(|d| serde_json::from_str(d).ok())
+                            .unwrap_or_default();
+                        if a.rev == 1
+                            && let Some(text) = details["sbard"]["text"].as_str()
+                        {
+                            println!("        {text}");
+                        }
                     }
                 }
             }
@@ -236,6 +248,21 @@ async fn simulated_home(broker: SocketAddr, prefix: String, stop: CancellationTo
             let _ = client
                 .publish(
                     format!("{prefix}/readings/{device}"),
+                    QoS::AtLeastOnce,
+                    false,
+                    body,
+                )
+                .await;
+        }
+        if step == 8 {
+            // A carer notices what no sensor measures (RESTORE2 soft signs), and reports consciousness and oxygen,
+            // which completes p-0001's NEWS2.
+            let body = format!(
+                r#"{{"checkin_id":"demo-1","reporter":"carer","at":"{t}","consciousness":"alert","oxygen":false,"soft_signs":["not_usual_self","more_sleepy"],"note":"very tired this morning"}}"#
+            );
+            let _ = client
+                .publish(
+                    format!("{prefix}/checkins/p-0001"),
                     QoS::AtLeastOnce,
                     false,
                     body,

@@ -7,14 +7,17 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use metrics_exporter_prometheus::PrometheusHandle;
 use serde::Deserialize;
 
+use crate::clock::Millis;
 use crate::config::Config;
-use crate::core::alert_message;
+use crate::core::{CoreInput, alert_message};
 use crate::store::Store;
+
+mod checkins;
 
 #[derive(Clone)]
 pub struct HttpState {
@@ -22,6 +25,18 @@ pub struct HttpState {
     pub store: Store,
     pub metrics: PrometheusHandle,
     pub ready: Arc<AtomicBool>,
+    /// Bluetooth radio health, when the Bluetooth source runs.
+    pub ble: Option<Arc<crate::sources::ble::health::BleHealth>>,
+    /// Check-ins go to the core like any source's input.
+    pub core: tokio::sync::mpsc::Sender<CoreInput>,
+    /// The daemon's clock (injected, as everywhere).
+    pub now: Arc<dyn Fn() -> Millis + Send + Sync>,
+}
+
+impl HttpState {
+    fn clock_ms(&self) -> Millis {
+        (self.now)()
+    }
 }
 
 pub fn router(state: HttpState) -> Router {
@@ -33,6 +48,8 @@ pub fn router(state: HttpState) -> Router {
         .route("/api/alerts", get(alerts))
         .route("/api/outbox", get(outbox))
         .route("/api/quarantine", get(quarantine))
+        .route("/api/ble", get(ble))
+        .route("/api/checkins/{patient}", post(checkins::post))
         .with_state(state)
 }
 
@@ -52,6 +69,14 @@ async fn metrics(State(s): State<HttpState>) -> String {
 fn internal(e: impl std::fmt::Display) -> Response {
     tracing::error!(error = %e, "technician API query failed");
     (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response()
+}
+
+/// Radio health of the enrolled Bluetooth devices and the adapter (404 when the Bluetooth source is off).
+async fn ble(State(s): State<HttpState>) -> Response {
+    match &s.ble {
+        Some(h) => Json(h.snapshot()).into_response(),
+        None => (StatusCode::NOT_FOUND, "the Bluetooth source is not running").into_response(),
+    }
 }
 
 async fn devices(State(s): State<HttpState>) -> Response {

@@ -493,6 +493,7 @@ fn clinical_alert() -> AlertMessage {
         time_source: Some(TimeSource::Device),
         raised_at: 1_795_342_501_004,
         message: "SpO2 88 % (alert below 92 %), not acknowledged for 15 min".into(),
+        incident: Some("5b1e0c1a-8d2f-4c3e-9a41-2f6d7e8b9c01".into()),
         details: json!({"news2": {"score": 7, "complete": false}}),
     }
 }
@@ -516,6 +517,7 @@ fn technical_alert() -> AlertMessage {
         time_source: None,
         raised_at: 1_795_341_600_000,
         message: "Scale silent for 26 h".into(),
+        incident: None,
         details: Value::Null,
     }
 }
@@ -524,7 +526,7 @@ fn technical_alert() -> AlertMessage {
 fn alert_serialises_to_the_exact_documented_bytes() {
     assert_eq!(
         serde_json::to_string(&technical_alert()).unwrap(),
-        r#"{"id":"01JD3M2B7C9D0E1F2G3H4J5K6L","rev":1,"home":"home-0042","patient":"p-7f3a","severity":"low","state":"open","kind":"technical","rule":"device.silent","device":"scale-1","seq":null,"code":null,"value":null,"unit":null,"observed_at":null,"time_source":null,"raised_at":"2026-11-22T10:00:00.000Z","message":"Scale silent for 26 h"}"#
+        r#"{"id":"01JD3M2B7C9D0E1F2G3H4J5K6L","rev":1,"home":"home-0042","patient":"p-7f3a","severity":"low","state":"open","kind":"technical","rule":"device.silent","device":"scale-1","seq":null,"code":null,"value":null,"unit":null,"observed_at":null,"time_source":null,"raised_at":"2026-11-22T10:00:00.000Z","message":"Scale silent for 26 h","incident":null}"#
     );
     let v = serde_json::to_value(clinical_alert()).unwrap();
     assert_eq!(v["observed_at"], "2026-11-22T10:15:00.120Z");
@@ -1060,6 +1062,8 @@ fn parse_kind(kind: &str, payload: &[u8]) -> Result<Value, JsonError> {
         "ack" => serde_json::to_value(parse_ack(payload)?).unwrap(),
         "heartbeat" => serde_json::to_value(parse_heartbeat(payload)?).unwrap(),
         "action" => serde_json::to_value(parse_action(payload)?).unwrap(),
+        "checkin" => serde_json::to_value(parse_checkin(payload)?).unwrap(),
+        "baseline" => serde_json::to_value(parse_baseline(payload)?).unwrap(),
         other => panic!("unknown example kind {other}"),
     })
 }
@@ -1070,7 +1074,15 @@ fn documented_examples_parse_and_match_their_schema() {
     let kinds: BTreeSet<&str> = examples.iter().map(|(k, _)| k.as_str()).collect();
     assert_eq!(
         kinds,
-        BTreeSet::from(["ack", "action", "alert", "heartbeat", "reading"])
+        BTreeSet::from([
+            "ack",
+            "action",
+            "alert",
+            "baseline",
+            "checkin",
+            "heartbeat",
+            "reading"
+        ])
     );
     for (kind, body) in &examples {
         let reparsed = parse_kind(kind, body.as_bytes())
@@ -1121,6 +1133,16 @@ fn full_example(kind: &str) -> Value {
             until: Some(1),
             assignee: Some("gp".into()),
         }),
+        "checkin" => serde_json::to_value(CheckinMessage {
+            checkin_id: "ci-1".into(),
+            reporter: Reporter::Carer,
+            at: 0,
+            consciousness: Some(Consciousness::Confusion),
+            oxygen: Some(true),
+            oxygen_l_min: Some(2.0),
+            soft_signs: Some(vec![SoftSign::NotUsualSelf, SoftSign::Fall]),
+            note: Some("n".into()),
+        }),
         _ => unreachable!(),
     }
     .unwrap()
@@ -1132,7 +1154,7 @@ fn keys(v: &Value) -> BTreeSet<String> {
 
 #[test]
 fn schemas_list_exactly_our_members_and_requirements() {
-    for kind in ["reading", "alert", "ack", "heartbeat", "action"] {
+    for kind in ["reading", "alert", "ack", "heartbeat", "action", "checkin"] {
         let schema = schema(kind);
         assert_eq!(
             schema["$schema"],
@@ -1473,5 +1495,142 @@ fn nurse_actions_parse_and_require_their_fields() {
             r#"{"action_id":"a","alert_id":"x","action":"delete","by":"n","at":"2026-11-23T09:00:00Z"}"#
         ),
         JsonError::BadField { field: "action" }
+    );
+}
+
+#[test]
+fn checkin_reports_consciousness_oxygen_and_soft_signs_and_refuses_nonsense() {
+    let ok = parse_checkin(
+        br#"{"checkin_id":"c-1","reporter":"patient","at":"2026-11-23T09:00:00Z","oxygen_l_min":2}"#,
+    )
+    .unwrap();
+    assert_eq!(ok.on_oxygen(), Some(true), "a flow means on oxygen");
+    assert_eq!(ok.reporter, Reporter::Patient);
+    let asked_none = parse_checkin(
+        br#"{"checkin_id":"c-2","reporter":"carer","at":"2026-11-23T09:00:00Z","soft_signs":[]}"#,
+    )
+    .unwrap();
+    assert_eq!(asked_none.soft_signs, Some(vec![]));
+    let base = r#""checkin_id":"c-3","reporter":"carer","at":"2026-11-23T09:00:00Z""#;
+    for (extra, reason, field) in [
+        ("", "missing_field", "consciousness"),
+        (r#","note":"only a note""#, "missing_field", "consciousness"),
+        (r#","consciousness":"drowsy""#, "bad_field", "consciousness"),
+        (r#","consciousness":"C""#, "bad_field", "consciousness"),
+        (
+            r#","soft_signs":["fall","fall"]"#,
+            "duplicate_field",
+            "soft_signs",
+        ),
+        (r#","soft_signs":["sad"]"#, "bad_field", "soft_signs"),
+        (r#","soft_signs":"fall""#, "bad_field", "soft_signs"),
+        (r#","oxygen":"yes""#, "bad_field", "oxygen"),
+        (
+            r#","oxygen":false,"oxygen_l_min":2"#,
+            "bad_field",
+            "oxygen_l_min",
+        ),
+        (
+            r#","oxygen":true,"oxygen_l_min":16"#,
+            "bad_field",
+            "oxygen_l_min",
+        ),
+        (
+            r#","oxygen":true,"oxygen_l_min":-1"#,
+            "bad_field",
+            "oxygen_l_min",
+        ),
+    ] {
+        let payload = format!("{{{base}{extra}}}");
+        let e = parse_checkin(payload.as_bytes()).unwrap_err();
+        assert_eq!(e.as_str(), reason, "{payload}");
+        assert!(e.to_string().contains(field), "{payload}: {e}");
+    }
+    let long = format!(
+        r#"{{{base},"oxygen":false,"note":"{}"}}"#,
+        "x".repeat(MAX_NOTE + 1)
+    );
+    assert_eq!(
+        parse_checkin(long.as_bytes()).unwrap_err().as_str(),
+        "bad_field"
+    );
+    let bad_id =
+        r#"{"checkin_id":"a/b","reporter":"carer","at":"2026-11-23T09:00:00Z","oxygen":false}"#;
+    assert_eq!(
+        parse_checkin(bad_id.as_bytes()).unwrap_err().as_str(),
+        "bad_field"
+    );
+    assert_eq!(checkin_topic("hub", "p-1"), "hub/checkins/p-1");
+    assert_eq!(parse_checkin_topic("hub", "hub/checkins/p-1"), Some("p-1"));
+    assert_eq!(parse_checkin_topic("hub", "hub/checkins/p/1"), None);
+}
+
+#[test]
+fn baseline_needs_one_direction_a_clinician_and_a_reason() {
+    let schema = schema("baseline");
+    let full = json!({"baseline_id": "b", "patient": "p", "code": "spo2", "below": 88, "above": null,
+        "severity": "high", "for_s": 60, "hysteresis": 1, "agreed_by": "Dr B", "agreed_at": "2026-11-23T09:30:00Z",
+        "reason": "r", "until": "2027-01-01T00:00:00Z", "revoke": false});
+    assert_eq!(
+        keys(&schema["properties"]),
+        keys(&full),
+        "schema properties vs members"
+    );
+    validate(&schema, &full, "baseline").unwrap();
+    let b = parse_baseline(full.to_string().as_bytes()).unwrap();
+    assert_eq!(b.threshold(), (88.0, true));
+    assert_eq!(b.severity, Some(Severity::High));
+    for member in [
+        "baseline_id",
+        "patient",
+        "code",
+        "agreed_by",
+        "agreed_at",
+        "reason",
+    ] {
+        let mut without = full.clone();
+        without.as_object_mut().unwrap().remove(member);
+        let e = parse_baseline(without.to_string().as_bytes()).unwrap_err();
+        assert_eq!(e.as_str(), "missing_field", "{member}");
+        assert!(validate(&schema, &without, "baseline").is_err());
+    }
+    let mut both = full.clone();
+    both["above"] = json!(99);
+    assert_eq!(
+        parse_baseline(both.to_string().as_bytes())
+            .unwrap_err()
+            .as_str(),
+        "bad_field"
+    );
+    let mut neither = full.clone();
+    neither["below"] = Value::Null;
+    assert_eq!(
+        parse_baseline(neither.to_string().as_bytes())
+            .unwrap_err()
+            .as_str(),
+        "missing_field"
+    );
+    let mut no_severity = full.clone();
+    no_severity["severity"] = Value::Null;
+    assert_eq!(
+        parse_baseline(no_severity.to_string().as_bytes())
+            .unwrap_err()
+            .as_str(),
+        "missing_field"
+    );
+    no_severity["revoke"] = json!(true);
+    assert!(
+        parse_baseline(no_severity.to_string().as_bytes())
+            .unwrap()
+            .revoke,
+        "a withdrawal needs no severity"
+    );
+    let mut blank = full.clone();
+    blank["agreed_by"] = json!("  ");
+    assert_eq!(
+        parse_baseline(blank.to_string().as_bytes())
+            .unwrap_err()
+            .as_str(),
+        "bad_field"
     );
 }
