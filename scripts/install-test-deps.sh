@@ -13,10 +13,11 @@
 #   chromium          the nurse dashboard's browser tests (headless)
 #   libclang-dev, clang   bindgen in nrf-sdc-sys / nrf-mpsl-sys (the nRF52840 board's BLE controller bindings;
 #                     clang itself tells bindgen where its own headers such as stdint.h are)
+#   postgresql        server binaries (initdb, pg_ctl) for the community hub's tests on a private PostgreSQL
 #   rustup target thumbv7em-none-eabihf   building the no_std crates for Cortex-M4F
 set -euo pipefail
 
-PACKAGES=(mosquitto qemu-system-arm dbus-daemon libdbus-1-dev pkg-config chromium libclang-dev clang)
+PACKAGES=(mosquitto qemu-system-arm dbus-daemon libdbus-1-dev pkg-config chromium libclang-dev clang postgresql)
 TARGET=thumbv7em-none-eabihf
 
 check_only=false

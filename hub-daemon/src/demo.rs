@@ -1,18 +1,21 @@
 //! `hearthd demo`: a whole home on one machine with no external service.
 //!
-//! The daemon runs on its embedded MQTT endpoint and a fresh database; an in-process rumqttd stands in for the
-//! community hub's broker.
-//! A simulated home sends readings for three patients — one deteriorates, then recovers, and her carer reports soft
-//! signs; one is a COPD patient whose low SpO2 is within the personal baseline a clinician agreed — and a stand-in
-//! community hub prints each alert (with its SBARD handover) as a community nurse would see it, and acknowledges it
-//! end to end.
+//! The daemon runs on its embedded MQTT endpoint and a fresh database; an in-process rumqttd plays the community
+//! hub's broker, and the real community hub (`hearth-community`, in-process through its library, on SQLite in the
+//! same temporary directory) receives the alerts, acknowledges them end to end and serves the nurse dashboard with a
+//! demo login. A simulated home sends readings for three patients — one deteriorates, then recovers, and her carer
+//! reports soft signs; one is a COPD patient whose low SpO2 is within the personal baseline a clinician agreed. Each
+//! alert is also printed (with its SBARD handover) as it reaches the community hub; a nurse who acknowledges it in the
+//! browser stops the home's escalation.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::{Context, anyhow};
-use hearth_protocol::json::{self, AckMessage, AckedAlert, AlertMessage};
-use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
+use hearth_community::live::LiveEvent;
+use hearth_community::store::AlertRow;
+use hearth_protocol::json;
+use rumqttc::{AsyncClient, MqttOptions, QoS};
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::{Clock, SystemClock};
@@ -21,6 +24,9 @@ use crate::{broker, daemon};
 
 /// Seconds between simulated readings of each device.
 const EVERY_S: u64 = 2;
+/// The dashboard's demo account (loopback only, a throwaway database).
+const DEMO_USER: &str = "nurse";
+const DEMO_PASSWORD: &str = "hearth-demo";
 
 pub async fn run(shutdown: CancellationToken, duration_s: Option<u64>) -> anyhow::Result<()> {
     let dir = tempfile::tempdir().context("creating a temporary directory")?;
@@ -40,6 +46,31 @@ pub async fn run(shutdown: CancellationToken, duration_s: Option<u64>) -> anyhow
     let care_prefix = cfg.upstream.topic_prefix.clone();
     let hub_prefix = cfg.sensors.topic_prefix.clone();
 
+    // The community hub, on the same broker.
+    let mut ccfg = hearth_community::config::Config::default_config();
+    ccfg.mqtt.broker = format!("mqtt://{community}");
+    ccfg.mqtt.topic_prefix = care_prefix.clone();
+    // One instance; the in-process broker's shared subscriptions did not deliver to it.
+    ccfg.mqtt.share_group = String::new();
+    ccfg.database.url = format!("sqlite://{}", dir.path().join("community.db").display());
+    ccfg.http.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+    // Plain http on loopback: some browsers refuse Secure cookies on http://127.0.0.1.
+    ccfg.http.secure_cookies = false;
+    let stop_community = shutdown.child_token();
+    let running = hearth_community::service::start(
+        ccfg,
+        hearth_community::clock::AnyClock::System(Default::default()),
+        stop_community.clone(),
+    )
+    .await
+    .context("starting the community hub")?;
+    let hash = hearth_community::accounts::hash_password(DEMO_PASSWORD)?;
+    running
+        .store
+        .add_user(DEMO_USER, "nurse", &hash, SystemClock.now_ms())
+        .await?;
+    let dashboard = running.http;
+
     let stop = shutdown.child_token();
     let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
     let daemon_stop = stop.clone();
@@ -58,7 +89,14 @@ pub async fn run(shutdown: CancellationToken, duration_s: Option<u64>) -> anyhow
     println!("Hearth demo — home {home}");
     let sensors = bound.sensors_broker;
     println!("  hub daemon ready; devices reach its MQTT endpoint on {sensors}");
-    println!("  the community hub's broker (a stand-in) is on {community}");
+    println!("  the community hub's broker is on {community}");
+    println!();
+    println!("  NURSE DASHBOARD:  http://{dashboard}/   log in as {DEMO_USER} / {DEMO_PASSWORD}");
+    println!(
+        "  (acknowledge an alert there and the home stops escalating it; escalation here is after {} s)",
+        90
+    );
+    println!();
     println!(
         "  technician API:  http://{}/api/alerts  /api/devices  /api/quarantine  /metrics",
         bound.http
@@ -68,13 +106,12 @@ pub async fn run(shutdown: CancellationToken, duration_s: Option<u64>) -> anyhow
     );
     println!("  Ctrl-C stops.\n");
     println!(
-        "Community nurse view (alerts as they arrive at the community hub, acknowledged end to end):"
+        "Community nurse view (alerts as the community hub stores them and acknowledges them end to end):"
     );
 
-    let nurse = tokio::spawn(community_hub(
-        community,
-        home.clone(),
-        care_prefix,
+    let nurse = tokio::spawn(print_alerts(
+        running.store.clone(),
+        running.live.subscribe(),
         stop.clone(),
     ));
     let sim = tokio::spawn(simulated_home(
@@ -94,6 +131,8 @@ pub async fn run(shutdown: CancellationToken, duration_s: Option<u64>) -> anyhow
     if !daemon.is_finished() {
         daemon.await??;
     }
+    stop_community.cancel();
+    running.join().await;
     println!("\nDemo stopped cleanly.");
     outcome
 }
@@ -104,61 +143,57 @@ fn mqtt(id: &str, broker: SocketAddr) -> (AsyncClient, rumqttc::EventLoop) {
     AsyncClient::new(opts, 64)
 }
 
-/// A stand-in community hub: prints alerts and acknowledges each after "storing" it.
-async fn community_hub(broker: SocketAddr, home: String, prefix: String, stop: CancellationToken) {
-    let (client, mut events) = mqtt("demo-community-hub", broker);
-    let ack_topic = json::ack_topic(&prefix, &home);
+/// Prints each alert the community hub stores, as a community nurse would see it.
+async fn print_alerts(
+    store: hearth_community::store::Store,
+    mut live: tokio::sync::broadcast::Receiver<LiveEvent>,
+    stop: CancellationToken,
+) {
+    // Each revision once (a nurse's action also announces the alert, unchanged until the home answers).
+    let mut printed = std::collections::HashSet::new();
     loop {
         let ev = tokio::select! {
             _ = stop.cancelled() => break,
-            ev = events.poll() => ev,
+            ev = live.recv() => ev,
         };
         match ev {
-            Ok(Event::Incoming(Packet::ConnAck(_))) => {
-                let _ = client
-                    .subscribe(format!("{prefix}/alerts/#"), QoS::AtLeastOnce)
-                    .await;
-            }
-            Ok(Event::Incoming(Packet::Publish(p))) => {
-                let Ok(alert) = json::parse_alert(&p.payload) else {
-                    println!("  (unreadable alert message)");
-                    continue;
-                };
-                println!("{}", nurse_line(&alert));
-                // A new clinical alert comes with its handover.
-                if alert.rev == 1
-                    && let Some(text) = alert.details["sbard"]["text"].as_str()
-                {
-                    println!("        {text}");
-                }
-                let ack = AckMessage {
-                    acks: vec![AckedAlert {
-                        id: alert.id.clone(),
-                        rev: alert.rev,
-                    }],
-                };
-                if let Ok(body) = serde_json::to_vec(&ack) {
-                    let _ = client
-                        .publish(ack_topic.clone(), QoS::AtLeastOnce, false, body)
-                        .await;
+            Ok(LiveEvent::Alerts(ids)) => {
+                for id in ids {
+                    if let Ok(Some(a)) = store.alert(&id).await
+                        && printed.insert((a.id.clone(), a.rev))
+                    {
+                        println!("{}", nurse_line(&a));
+                        // A new clinical alert comes with its handover.
+                        let details: serde_json::Value = a
+                            .details
+                            .as_deref()
+                            .and_then(|d| serde_json::from_str(d).ok())
+                            .unwrap_or_default();
+                        if a.rev == 1
+                            && let Some(text) = details["sbard"]["text"].as_str()
+                        {
+                            println!("        {text}");
+                        }
+                    }
                 }
             }
-            Ok(_) => {}
-            Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+            Ok(LiveEvent::Homes) => {}
+            Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+            Err(_) => break,
         }
     }
 }
 
-fn nurse_line(a: &AlertMessage) -> String {
+fn nurse_line(a: &AlertRow) -> String {
     let at = json::format_rfc3339_millis(SystemClock.now_ms());
     let short_id: String = a.id.chars().take(8).collect();
     format!(
-        "  {}  {:<6} {:<10} {:<7} {:<10} {}  [alert {short_id} rev {}]",
+        "  {}  {:<6} {:<12} {:<7} {:<10} {}  [alert {short_id} rev {}]",
         &at[11..19],
-        a.severity.as_str().to_uppercase(),
-        a.state.as_str(),
+        a.severity.to_uppercase(),
+        a.state,
         a.patient,
-        a.kind.as_str(),
+        a.kind,
         a.message,
         a.rev
     )

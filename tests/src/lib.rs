@@ -1,10 +1,12 @@
 //! Fixtures for Hearth's end-to-end tests: everything a test needs to run the real `hearthd` binary against real
 //! brokers on loopback, with nothing fixed (ports, databases and brokers are private to each test).
 //!
+//! - [`browser`]: headless Chromium over the DevTools protocol, for the dashboard's browser test.
 //! - [`ports`]: a free loopback port.
 //! - [`power_cut`]: power cuts that lose unsynced writes (an `LD_PRELOAD` shim under the real daemon).
 //! - [`proxy`]: a TCP fault proxy (seeded closes, resets and stalls) for flaky-link tests.
 //! - [`mosquitto`]: a private Mosquitto broker that can be stopped and started again on the same port.
+//! - [`fhir`]: structural checks of FHIR R4 JSON Bundles and Observations.
 //! - [`hub`]: the `hearthd` child process ([`hub::Hub`]) and the builder of its TOML configuration
 //!   ([`hub::HubConfig`]).
 //! - [`upstream`]: a simulated community hub that records every alert and sends end-to-end acks.
@@ -14,9 +16,12 @@
 //! - [`frames`]: authentic board frames.
 //! - [`pki`]: a CA, certificates (valid, expired, revoked by a CRL) made at test time, and TLS MQTT clients.
 //! - [`load`]: continuous reading load from several simulated devices.
+//! - [`community`]: the community hub (in-process) and simulated homes that talk to it over a broker.
+//! - [`postgres`]: a private PostgreSQL server for the community hub's tests.
 //! - [`rig`]: the usual wiring of all of the above for one scenario.
 //! - [`check`]: delivery checks (outbox vs receiver) shared by the fault tests.
 //! - [`survival`]: the full after-the-faults verdict (nothing committed or raised lost, audit chain intact).
+//! - [`web`]: an HTTP client with a cookie jar for the community hub's dashboard.
 //! - [`wait`]: bounded waiting helpers; every wait in these tests has a timeout.
 //! - [`bluez`]: a simulated BlueZ (zbus) on a private `dbus-daemon`, with scriptable health devices and BTHome
 //!   sensors; [`ble_rig`]: one Bluetooth scenario's wiring (simulated BlueZ, hub pointed at it, upstream receiver).
@@ -26,9 +31,12 @@
 
 pub mod ble_rig;
 pub mod bluez;
+pub mod browser;
 pub mod check;
+pub mod community;
 pub mod db;
 pub mod frames;
+pub mod fhir;
 pub mod http;
 pub mod hub;
 pub mod load;
@@ -37,9 +45,11 @@ pub mod pki;
 pub mod ports;
 pub mod power_cut;
 pub mod proxy;
+pub mod postgres;
 pub mod rig;
 pub mod sensors;
 pub mod survival;
 pub mod time_fmt;
 pub mod upstream;
 pub mod wait;
+pub mod web;
