@@ -11,6 +11,7 @@
 //! - [`db`]: read-only access to the hub's SQLite database.
 //! - [`load`]: continuous reading load from several simulated devices.
 //! - [`rig`]: the usual wiring of all of the above for one scenario.
+//! - [`cohort`]: a simulated cohort of patients' home readings, driven through the real core loop (issue 5).
 //! - [`check`]: delivery checks (outbox vs receiver) shared by the fault tests.
 //! - [`wait`]: bounded waiting helpers; every wait in these tests has a timeout.
 //!
@@ -18,6 +19,7 @@
 //! is no event to await (a TCP port opening, a file appearing, an HTTP view changing), always in a bounded loop.
 
 pub mod check;
+pub mod cohort;
 pub mod db;
 pub mod http;
 pub mod hub;
