@@ -77,6 +77,23 @@ for_s = 240
 hysteresis = 2
 "#;
 
+/// Patients on continuous oximetry: the same SpO2 limits, but 10 minutes (three 5-minute summaries) before an
+/// alert. A fidgeting hand or a cold finger spoils one or two summaries; a real desaturation lasts longer, and a
+/// virtual ward reviews within the hour, so ten minutes costs nothing clinically.
+const CONTINUOUS_SPO2: &str = r#"[[patients.rules]]
+code = "spo2"
+below = 94
+severity = "medium"
+for_s = 600
+hysteresis = 1
+[[patients.rules]]
+code = "spo2"
+below = 92
+severity = "high"
+for_s = 600
+hysteresis = 1
+"#;
+
 /// The hub configuration for a cohort: one home, every patient's devices, NEWS2 on, the scale-2 patient with a
 /// named clinician's agreement and a personal SpO2 limit.
 pub fn config(c: &Cohort) -> String {
@@ -90,6 +107,9 @@ pub fn config(c: &Cohort) -> String {
     for p in &c.patients {
         let devices: Vec<String> = p.devices().iter().map(|d| format!("\"{d}\"")).collect();
         let _ = writeln!(s, "[[patients]]\nid = \"{}\"\ndevices = [{}]", p.id, devices.join(", "));
+        if p.profile == Profile::Respiratory {
+            s.push_str(CONTINUOUS_SPO2);
+        }
         if p.profile == Profile::CopdScale2 {
             s.push_str(concat!(
                 "[patients.news2]\nscale = 2\nagreed_by = \"Dr A. Patel, respiratory consultant\"\n",
@@ -119,6 +139,8 @@ pub struct Revision {
     pub state: String,
     pub device: Option<String>,
     pub seq: Option<u32>,
+    /// The NEWS2 band, for a NEWS2 alert.
+    pub band: Option<String>,
 }
 
 /// What the hub did with a cohort.
@@ -272,6 +294,7 @@ async fn collect(store: &Store, nurse_resolutions: usize) -> Run {
                 state: s("state"),
                 device: v["device"].as_str().map(str::to_string),
                 seq: v["seq"].as_u64().map(|n| n as u32),
+                band: v["details"]["news2"]["band"].as_str().map(str::to_string),
             })
         })
         .collect();

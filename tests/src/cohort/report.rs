@@ -39,6 +39,8 @@ pub struct Report {
     pub patients: usize,
     pub days: i64,
     pub readings: usize,
+    /// Readings that reach the hub more than 15 min after their (device) time: late sync and wrong clocks.
+    pub stale_on_arrival: usize,
     pub episodes: Vec<EpisodeResult>,
     pub hearth_raises: usize,
     pub hearth_revisions: usize,
@@ -54,6 +56,8 @@ pub struct Report {
     pub hearth_false_causes: BTreeMap<(String, String), usize>,
     /// False naive alerts by fault of the reading.
     pub naive_false_causes: BTreeMap<String, usize>,
+    /// False alerts by patient profile: (Hearth, naive).
+    pub false_by_profile: BTreeMap<String, (usize, usize)>,
     pub run: Run,
 }
 
@@ -64,6 +68,15 @@ fn rank(severity: &str) -> u8 {
         "high" => 3,
         _ => 0,
     }
+}
+
+fn profile(c: &Cohort, p: usize) -> String {
+    let p = &c.patients[p];
+    let mut s = format!("{:?}", p.profile);
+    if p.continuous {
+        s.push_str(" (continuous oximetry)");
+    }
+    s
 }
 
 fn fault(n: Option<Noise>) -> String {
@@ -87,6 +100,11 @@ impl Report {
             patients: c.patients.len(),
             days: c.spec.days,
             readings: c.sent.len(),
+            stale_on_arrival: c
+                .sent
+                .iter()
+                .filter(|s| s.delivered - s.device_time > 15 * MIN)
+                .count(),
             ..Default::default()
         };
         // Hearth: raises and upgrades, per patient.
@@ -121,13 +139,18 @@ impl Report {
             } else {
                 e.1 += 1;
                 r.hearth_false += 1;
+                r.false_by_profile.entry(profile(c, p)).or_default().0 += 1;
                 let n = v
                     .device
                     .as_deref()
                     .zip(v.seq)
                     .and_then(|k| by_reading.get(&k).copied())
                     .flatten();
-                *r.hearth_false_causes.entry((v.rule.clone(), fault(n))).or_default() += 1;
+                let rule = match &v.band {
+                    Some(b) => format!("{} ({b})", v.rule),
+                    None => v.rule.clone(),
+                };
+                *r.hearth_false_causes.entry((rule, fault(n))).or_default() += 1;
             }
         }
         // Naive: every observation beyond a card limit is an alert.
@@ -148,9 +171,10 @@ impl Report {
                         r.naive_crossings += 1;
                     }
                     let dir = if below { "below" } else { "above" };
-                    naive.push((s.patient, s.delivered, format!("{code}_{dir}_{limit}")));
+                    naive.push((s.patient, s.delivered, format!("{code}_{dir}_{limit:.1}")));
                     if c.episode_at(s.patient, s.taken).is_none() {
                         r.naive_false += 1;
+                        r.false_by_profile.entry(profile(c, s.patient)).or_default().1 += 1;
                         *r.naive_false_causes.entry(fault(s.noise)).or_default() += 1;
                     }
                 }
@@ -302,7 +326,12 @@ impl Report {
             .iter()
             .map(|(k, v)| format!("{k} {v}"))
             .collect();
-        let _ = writeln!(s, "| quarantined readings | {} | |\n", q.join(", "));
+        let _ = writeln!(s, "| quarantined readings | {} | |", q.join(", "));
+        let _ = writeln!(
+            s,
+            "| readings stale on arrival (late sync, wrong device clock): no value rule | {} | |\n",
+            self.stale_on_arrival
+        );
 
         let _ = writeln!(
             s,
@@ -331,6 +360,10 @@ impl Report {
         let _ = writeln!(s, "\n| Hearth false alert: rule | triggering reading's fault | alerts |\n|---|---|---|");
         for ((rule, why), k) in &self.hearth_false_causes {
             let _ = writeln!(s, "| {rule} | {why} | {k} |");
+        }
+        let _ = writeln!(s, "\n| false alerts by patient profile | Hearth | naive |\n|---|---|---|");
+        for (p, (h, n)) in &self.false_by_profile {
+            let _ = writeln!(s, "| {p} | {h} | {n} |");
         }
         let _ = writeln!(s, "\n| naive false alert: reading's fault | alerts |\n|---|---|");
         for (why, k) in &self.naive_false_causes {

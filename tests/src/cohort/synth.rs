@@ -599,14 +599,17 @@ pub fn generate(spec: Spec) -> Cohort {
     }
 }
 
-/// Sequence numbers in each device's own order, then everything in delivery order.
+/// Sequence numbers in each device's own order, then everything in delivery order. A device delivers first in,
+/// first out: a reading never overtakes an older one still waiting in a late device's backlog.
 fn number_and_order(sent: &mut [Sent]) {
     sent.sort_by_key(|s| (s.taken, s.delivered));
-    let mut next: HashMap<String, u32> = HashMap::new();
+    let mut last: HashMap<String, (u32, Millis)> = HashMap::new();
     for s in sent.iter_mut() {
-        let n = next.entry(s.device.clone()).or_insert(0);
+        let (n, delivered) = last.entry(s.device.clone()).or_insert((0, 0));
         *n += 1;
         s.seq = *n;
+        *delivered = (*delivered).max(s.delivered);
+        s.delivered = *delivered;
     }
     sent.sort_by(|a, b| (a.delivered, &a.device, a.seq).cmp(&(b.delivered, &b.device, b.seq)));
 }
@@ -835,17 +838,17 @@ impl PatientSim<'_> {
             let mut spo2 = v.spo2 + normal(self.rng, 0.7);
             let mut hr = v.hr + normal(self.rng, 2.5);
             let mut noise = None;
-            // 1.5 % of readings flagged invalid (poor signal); 0.6 % a single artefact dip; 0.1 % a dip of two.
+            // 1.5 % of readings flagged invalid (poor signal); artefact dips start on 0.7 % and each goes on to the
+            // next 5-minute summary with probability 0.2 (a fidgeting hand, a cold finger).
             if dip_left == 0 && chance(self.rng, 0.015) {
                 let obs = vec![(Code::Spo2, Sample::Invalid), (Code::HeartRate, Sample::Invalid)];
                 self.push(device.clone(), t, obs, Some(Noise::MotionInvalid));
                 continue;
             }
-            if dip_left == 0 {
-                if chance(self.rng, 0.006) {
-                    dip_left = 1;
-                } else if chance(self.rng, 0.001) {
-                    dip_left = 2;
+            if dip_left == 0 && chance(self.rng, 0.007) {
+                dip_left = 1;
+                while chance(self.rng, 0.2) {
+                    dip_left += 1;
                 }
             }
             if dip_left > 0 {
