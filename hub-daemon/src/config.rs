@@ -13,6 +13,9 @@ use hearth_protocol::Code;
 use hearth_protocol::json::Severity;
 use serde::Deserialize;
 
+mod clinical;
+pub use clinical::{Clinical, Schedule, Trends};
+
 /// The configuration the demo and `print-default-config` start from.
 pub const DEFAULT_CONFIG: &str = include_str!("../hearthd.toml");
 
@@ -30,6 +33,8 @@ pub struct Config {
     pub http: Http,
     #[serde(default)]
     pub alerting: Alerting,
+    #[serde(default)]
+    pub clinical: Clinical,
     #[serde(default)]
     pub devices: Vec<Device>,
     #[serde(default)]
@@ -189,6 +194,11 @@ pub struct Patient {
     pub rules: Vec<Rule>,
     /// NEWS2 settings agreed by a clinician (scale 2 only for patients put on it, recorded with who, when, why).
     pub news2: Option<News2Patient>,
+    /// A short clinical background for the SBARD handover ("heart failure, lives alone, daughter visits daily").
+    pub background: Option<String>,
+    /// Readings expected by local times; missing ones remind the patient, then alert the team.
+    #[serde(default)]
+    pub schedules: Vec<Schedule>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -213,6 +223,12 @@ pub struct Rule {
     #[serde(default)]
     pub hysteresis: f64,
     pub name: Option<String>,
+    /// A personal baseline (`[[patients.rules]]`) is agreed by a named clinician, with when and why; required there.
+    pub agreed_by: Option<String>,
+    pub agreed_at: Option<String>,
+    pub reason: Option<String>,
+    /// A personal baseline stops applying after this (RFC 3339); the default rule applies again and the team is told.
+    pub until: Option<String>,
 }
 
 /// A configuration error, located in its file.
@@ -393,13 +409,51 @@ impl Config {
             }
             for (j, r) in p.rules.iter().enumerate() {
                 r.validate()
+                    .and_then(|()| {
+                        clinical::validate_agreement(
+                            r.agreed_by.as_deref(),
+                            r.agreed_at.as_deref(),
+                            r.reason.as_deref(),
+                            r.until.as_deref(),
+                        )
+                    })
                     .map_err(|(k, m)| (format!("patients[{i}].rules[{j}].{k}"), m))?;
+            }
+            let mut names = HashSet::new();
+            for (j, s) in p.schedules.iter().enumerate() {
+                s.validate()
+                    .map_err(|(k, m)| (format!("patients[{i}].schedules[{j}].{k}"), m))?;
+                if !names.insert(s.name.as_str()) {
+                    return err(
+                        &format!("patients[{i}].schedules[{j}].name"),
+                        "schedule name used twice for this patient",
+                    );
+                }
             }
         }
         for (i, r) in self.rules.iter().enumerate() {
             r.validate()
                 .map_err(|(k, m)| (format!("rules[{i}].{k}"), m))?;
+            if r.until.is_some() {
+                return err(
+                    &format!("rules[{i}].until"),
+                    "only a personal baseline ([[patients.rules]]) can expire",
+                );
+            }
         }
+        if jiff::tz::TimeZone::get(&self.clinical.timezone).is_err() {
+            return err(
+                "clinical.timezone",
+                "expected an IANA time zone such as \"Europe/London\"",
+            );
+        }
+        if self.clinical.flap_count < 2 || self.clinical.flap_window_s == 0 {
+            return err(
+                "clinical.flap_count",
+                "expected flap_count >= 2 and flap_window_s > 0",
+            );
+        }
+        self.clinical.trends.validate()?;
         Ok(())
     }
 
@@ -409,6 +463,15 @@ impl Config {
             .iter()
             .find(|p| p.devices.iter().any(|d| d == device))
             .map(|p| p.id.as_str())
+    }
+
+    /// The home's time zone (validated at load).
+    pub fn timezone(&self) -> jiff::tz::TimeZone {
+        jiff::tz::TimeZone::get(&self.clinical.timezone).unwrap_or(jiff::tz::TimeZone::UTC)
+    }
+
+    pub fn patient(&self, id: &str) -> Option<&Patient> {
+        self.patients.iter().find(|p| p.id == id)
     }
 
     pub fn device(&self, id: &str) -> Option<&Device> {

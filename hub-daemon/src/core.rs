@@ -30,6 +30,9 @@ use crate::store::{
 };
 use crate::telemetry as m;
 
+mod clinical;
+pub use clinical::{CheckinInbound, Notice};
+
 /// Called once the fate of an inbound message is committed (stored, quarantined or known duplicate).
 /// `frame_ack` carries the encoded acknowledgement frame for board frames.
 pub trait Acknowledge: Send + Sync + 'static {
@@ -60,6 +63,8 @@ pub enum CoreInput {
     Delivery(DeliveryUpdate),
     /// A nurse's action from the community hub.
     Action(ActionMessage),
+    /// A carer's or patient's check-in.
+    Checkin(CheckinInbound),
     UpstreamLink {
         up: bool,
         at: Millis,
@@ -93,6 +98,8 @@ pub struct Core<C: Clock> {
     started_at: Millis,
     ticks: u64,
     outbox_changed: Arc<Notify>,
+    clinic: clinical::Clinic,
+    notice_tx: Option<mpsc::Sender<Notice>>,
 }
 
 impl<C: Clock> Core<C> {
@@ -122,6 +129,7 @@ impl<C: Clock> Core<C> {
             .filter_map(|(p, k, s)| serde_json::from_str(&s).ok().map(|g| ((p, k), g)))
             .collect();
         let started_at = clock.now_ms();
+        let (clinic, news2_inputs) = clinical::Clinic::load(&cfg, &store, started_at).await?;
         Ok(Core {
             registry: Registry::from_config(&cfg),
             rules: Arc::new(RuleBook::from_config(&cfg)),
@@ -131,11 +139,13 @@ impl<C: Clock> Core<C> {
             devices,
             groups,
             open,
-            news2_inputs: HashMap::new(),
+            news2_inputs,
             upstream_down_since: None,
             started_at,
             ticks: 0,
             outbox_changed,
+            clinic,
+            notice_tx: None,
         })
     }
 
@@ -215,6 +225,13 @@ impl<C: Clock> Core<C> {
                     batch.delivery.push(d);
                 }
                 CoreInput::Action(a) => self.apply_action(a, now, &mut batch),
+                CoreInput::Checkin(mut c) => {
+                    let ack = c.ack.take();
+                    self.checkin(c, now, &mut batch).await?;
+                    if let Some(ack) = ack {
+                        acks.push((ack, None));
+                    }
+                }
                 CoreInput::UpstreamLink { up, at } => {
                     if up {
                         self.upstream_down_since = None;
@@ -393,7 +410,7 @@ impl<C: Clock> Core<C> {
                 time_source: r.time_source,
             };
             let rules = self.rules.clone();
-            for group in rules.groups(&r.patient, o.code) {
+            for group in rules.groups(&r.patient, o.code, now) {
                 let Some(first) = group.first() else { continue };
                 let key = first.group_key();
                 let gk = (r.patient.clone(), key.clone());
@@ -413,6 +430,9 @@ impl<C: Clock> Core<C> {
                 match transition {
                     Transition::Raise { severity, rule } => {
                         let message = msg(&rule);
+                        if self.flap_raise(&gk, severity, &rule, &trigger, &message, now, batch) {
+                            continue;
+                        }
                         self.raise(
                             &r.patient,
                             &key,
@@ -439,6 +459,9 @@ impl<C: Clock> Core<C> {
                         );
                     }
                     Transition::Resolve { rule } => {
+                        if self.flap_hold(&gk, now, batch) {
+                            continue;
+                        }
                         let message =
                             format!("{} recovered to {} {} ({rule})", o.code, q, o.code.unit());
                         self.revise(
@@ -456,6 +479,7 @@ impl<C: Clock> Core<C> {
             }
         }
         self.news2_rule(r, now, batch);
+        self.clinical_after_reading(r, now, batch);
         // A device that speaks again is no longer silent.
         let silent = (
             self.patient_or_home(&r.device),
@@ -483,6 +507,26 @@ impl<C: Clock> Core<C> {
         };
         metrics::counter!(m::ACTIONS_APPLIED, "action" => a.action.as_str()).increment(1);
         let who = format!("{} (action {})", a.by, a.action_id);
+        let decision = match a.action {
+            ActionKind::Acknowledge => format!("acknowledged by {}", a.by),
+            ActionKind::Assign => format!(
+                "assigned to {} by {}",
+                a.assignee.as_deref().unwrap_or("?"),
+                a.by
+            ),
+            ActionKind::Snooze => format!(
+                "escalation snoozed until {} by {}: {}",
+                a.until.map(format_rfc3339_millis).unwrap_or_default(),
+                a.by,
+                a.reason.as_deref().unwrap_or("")
+            ),
+            ActionKind::Resolve => format!(
+                "resolved by {}: {}",
+                a.by,
+                a.reason.as_deref().unwrap_or("")
+            ),
+        };
+        self.clinic.note_action(&a.alert_id, decision);
         match a.action {
             ActionKind::Acknowledge => {
                 match self.open.get_mut(&key) {
@@ -540,7 +584,6 @@ impl<C: Clock> Core<C> {
         if !self.cfg.alerting.news2 {
             return;
         }
-        let scale = self.news2_scale(&r.patient);
         let inputs = self.news2_inputs.entry(r.patient.clone()).or_default();
         let mut trigger = None;
         for o in &r.obs {
@@ -565,10 +608,34 @@ impl<C: Clock> Core<C> {
                 });
             }
         }
-        let Some(trigger) = trigger else { return };
+        if trigger.is_some() {
+            self.news2_evaluate(&r.patient.clone(), trigger, now, batch);
+        }
+    }
+
+    /// Scores NEWS2 for `patient` from the latest inputs and raises, upgrades or resolves its alert. `trigger` is
+    /// the reading that changed an input (`None` for a check-in). While soft signs have raised the patient's
+    /// monitoring, a score of 1–4 raises a low-priority alert (RESTORE2: soft signs plus any score need a review).
+    fn news2_evaluate(
+        &mut self,
+        patient: &str,
+        trigger: Option<Trigger>,
+        now: Millis,
+        batch: &mut WriteBatch,
+    ) {
+        if !self.cfg.alerting.news2 {
+            return;
+        }
+        let scale = self.news2_scale(patient);
+        let inputs = self.news2_inputs.entry(patient.to_string()).or_default();
         let score = news2::score(inputs, scale, now, &news2::Freshness::default());
-        let key = (r.patient.clone(), "clinical:news2".to_string());
-        let details = serde_json::json!({ "news2": &score });
+        self.news2_scored(patient, &score, now, batch);
+        let raised = self.clinic.monitoring_raised(patient, now);
+        let severity = score
+            .severity()
+            .or_else(|| (raised && score.total >= 1).then_some(Severity::Low));
+        let key = (patient.to_string(), "clinical:news2".to_string());
+        let details = serde_json::json!({ "news2": &score, "monitoring": if raised { "raised" } else { "usual" } });
         let mut message = format!("NEWS2 {} ({})", score.total, score.band);
         if !score.complete {
             let gaps: Vec<String> = score
@@ -582,13 +649,16 @@ impl<C: Clock> Core<C> {
                 gaps.join(", ")
             ));
         }
-        match (self.open.get(&key).map(|a| a.severity), score.severity()) {
+        if raised {
+            message.push_str(", monitoring raised after soft signs");
+        }
+        match (self.open.get(&key).map(|a| a.severity), severity) {
             (None, Some(severity)) => {
                 let new = NewAlert {
                     kind: AlertKind::Clinical,
                     rule: "news2",
                     severity,
-                    trigger: Some(trigger),
+                    trigger,
                     message,
                     details: Some(details),
                 };
@@ -603,7 +673,7 @@ impl<C: Clock> Core<C> {
                     AlertState::Updated,
                     Some(severity),
                     None,
-                    Some(trigger),
+                    trigger,
                     message,
                     now,
                     batch,
@@ -618,7 +688,7 @@ impl<C: Clock> Core<C> {
                     AlertState::Resolved,
                     None,
                     None,
-                    Some(trigger),
+                    trigger,
                     message,
                     now,
                     batch,
@@ -733,10 +803,33 @@ impl<C: Clock> Core<C> {
             self.set_state(&k, AlertState::Escalated, message, now, &mut batch);
         }
         self.check_upstream(now, &mut batch);
+        self.clinical_tick(now, &mut batch);
         if self.ticks % BUDGET_EVERY_TICKS == 1 {
             self.check_storage(now, &mut batch).await?;
         }
-        self.commit(&batch).await
+        self.commit(&batch).await?;
+        self.send_notices();
+        Ok(())
+    }
+
+    /// Hands committed notices (reminders) to the sensor side, if a sender is attached; without one they wait for
+    /// [`Core::take_notices`] (tests).
+    fn send_notices(&mut self) {
+        let Some(tx) = self.notice_tx.clone() else {
+            return;
+        };
+        for n in self.take_notices() {
+            if tx.try_send(n).is_err() {
+                metrics::counter!(m::NOTICES_DROPPED).increment(1);
+                tracing::warn!("sensor side not taking notices; reminder dropped");
+            }
+        }
+    }
+
+    /// Attaches the channel reminders go out on.
+    pub fn with_notices(mut self, tx: mpsc::Sender<Notice>) -> Self {
+        self.notice_tx = Some(tx);
+        self
     }
 
     fn check_upstream(&mut self, now: Millis, batch: &mut WriteBatch) {
@@ -873,7 +966,8 @@ impl<C: Clock> Core<C> {
             message,
             details,
         } = new;
-        let alert = Alert {
+        let incident = self.incident_for(patient, kind);
+        let mut alert = Alert {
             id: uuid::Uuid::new_v4().to_string(),
             rev: 1,
             patient: patient.to_string(),
@@ -891,7 +985,9 @@ impl<C: Clock> Core<C> {
             snoozed_until: None,
             assignee: None,
             details,
+            incident,
         };
+        self.attach_sbard(&mut alert, now);
         metrics::counter!(m::ALERTS_RAISED, "severity" => severity_str(severity), "kind" => kind.as_str()).increment(1);
         tracing::info!(alert = %alert.id, kind = kind.as_str(), rule, severity = severity_str(severity), "alert raised");
         self.emit(&alert, "raised", now, batch);
@@ -943,6 +1039,7 @@ impl<C: Clock> Core<C> {
         if state == AlertState::Escalated {
             alert.escalations += 1;
         }
+        self.attach_sbard(&mut alert, now);
         tracing::info!(alert = %alert.id, rev = alert.rev, state = state.as_str(), "alert revised");
         self.emit(&alert, state.as_str(), now, batch);
         if state != AlertState::Resolved {
@@ -1014,6 +1111,7 @@ pub fn alert_message(home: &str, a: &Alert) -> AlertMessage {
         time_source: t.map(|t| t.time_source),
         raised_at: a.raised_at,
         message: a.message.clone(),
+        incident: a.incident.clone(),
         details: a.details.clone().unwrap_or(serde_json::Value::Null),
     }
 }

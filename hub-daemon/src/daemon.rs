@@ -50,13 +50,15 @@ pub async fn run<C: Clock + Clone>(
     let outbox_changed = Arc::new(Notify::new());
     // Publish whatever a previous run left undelivered as soon as the link is up.
     outbox_changed.notify_one();
+    let (notice_tx, notice_rx) = mpsc::channel(crate::sources::notices::CAPACITY);
     let core = Core::load(
         cfg.clone(),
         clock.clone(),
         store.clone(),
         outbox_changed.clone(),
     )
-    .await?;
+    .await?
+    .with_notices(notice_tx);
     let stop = shutdown.child_token();
     let mut core_task = tokio::spawn(core.run(core_rx, control_rx, stop.clone()));
 
@@ -78,6 +80,7 @@ pub async fn run<C: Clock + Clone>(
             endpoint_cfg,
             clock.clone(),
             core_tx.clone(),
+            notice_rx,
             stop.clone(),
         ));
         (addr, task)
@@ -100,6 +103,7 @@ pub async fn run<C: Clock + Clone>(
             source_cfg,
             clock.clone(),
             core_tx.clone(),
+            notice_rx,
             ready_tx,
             stop.clone(),
         ));
@@ -113,6 +117,7 @@ pub async fn run<C: Clock + Clone>(
         outbox_changed,
         stop.clone(),
     ));
+    let http_core_tx = core_tx.clone();
     drop(core_tx);
 
     let ready = Arc::new(AtomicBool::new(false));
@@ -125,6 +130,11 @@ pub async fn run<C: Clock + Clone>(
         store: store.clone(),
         metrics,
         ready: ready.clone(),
+        core: http_core_tx,
+        now: {
+            let clock = clock.clone();
+            Arc::new(move || clock.now_ms())
+        },
     });
     let http_stop = stop.clone();
     let http = tokio::spawn(async move {

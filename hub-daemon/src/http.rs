@@ -7,14 +7,17 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use metrics_exporter_prometheus::PrometheusHandle;
 use serde::Deserialize;
 
+use crate::clock::Millis;
 use crate::config::Config;
-use crate::core::alert_message;
+use crate::core::{CoreInput, alert_message};
 use crate::store::Store;
+
+mod checkins;
 
 #[derive(Clone)]
 pub struct HttpState {
@@ -22,6 +25,16 @@ pub struct HttpState {
     pub store: Store,
     pub metrics: PrometheusHandle,
     pub ready: Arc<AtomicBool>,
+    /// Check-ins go to the core like any source's input.
+    pub core: tokio::sync::mpsc::Sender<CoreInput>,
+    /// The daemon's clock (injected, as everywhere).
+    pub now: Arc<dyn Fn() -> Millis + Send + Sync>,
+}
+
+impl HttpState {
+    fn clock_ms(&self) -> Millis {
+        (self.now)()
+    }
 }
 
 pub fn router(state: HttpState) -> Router {
@@ -33,6 +46,7 @@ pub fn router(state: HttpState) -> Router {
         .route("/api/alerts", get(alerts))
         .route("/api/outbox", get(outbox))
         .route("/api/quarantine", get(quarantine))
+        .route("/api/checkins/{patient}", post(checkins::post))
         .with_state(state)
 }
 

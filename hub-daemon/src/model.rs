@@ -12,6 +12,8 @@ pub enum Source {
     MqttFrame,
     Serial,
     Ble,
+    /// A carer's or patient's check-in (MQTT or the local HTTP API).
+    Checkin,
 }
 
 impl Source {
@@ -21,6 +23,7 @@ impl Source {
             Source::MqttFrame => "mqtt_frame",
             Source::Serial => "serial",
             Source::Ble => "ble",
+            Source::Checkin => "checkin",
         }
     }
 }
@@ -40,6 +43,8 @@ pub enum Reason {
     WrongKey,
     Malformed,
     BadTopic,
+    /// A check-in for a patient this home does not care for.
+    UnknownPatient,
 }
 
 impl Reason {
@@ -57,6 +62,7 @@ impl Reason {
             Reason::WrongKey => "wrong_key",
             Reason::Malformed => "malformed",
             Reason::BadTopic => "bad_topic",
+            Reason::UnknownPatient => "unknown_patient",
         }
     }
 }
@@ -141,8 +147,10 @@ pub struct Alert {
     pub snoozed_until: Option<Millis>,
     /// The member of the team the alert was handed to.
     pub assignee: Option<String>,
-    /// Structured context sent with the alert (the NEWS2 breakdown).
+    /// Structured context sent with the alert (the NEWS2 breakdown, the SBARD handover).
     pub details: Option<serde_json::Value>,
+    /// The patient's incident this clinical alert belongs to (`None` for technical alerts).
+    pub incident: Option<String>,
 }
 
 pub fn severity_str(s: Severity) -> &'static str {

@@ -21,6 +21,13 @@ pub const COMMIT_SECONDS: &str = "hearth_commit_seconds";
 pub const ALERTS_OPEN: &str = "hearth_alerts_open";
 pub const ACTIONS_APPLIED: &str = "hearth_nurse_actions_applied_total";
 pub const ACTIONS_IGNORED: &str = "hearth_nurse_actions_ignored_total";
+pub const CHECKINS_RECEIVED: &str = "hearth_checkins_received_total";
+pub const CHECKINS_REFUSED: &str = "hearth_checkins_refused_total";
+pub const CHECKINS_DUPLICATE: &str = "hearth_checkins_duplicate_total";
+pub const TRENDS_DETECTED: &str = "hearth_trends_detected_total";
+pub const REMINDERS_SENT: &str = "hearth_reminders_sent_total";
+pub const NOTICES_DROPPED: &str = "hearth_notices_dropped_total";
+pub const ALERTS_FLAPPING: &str = "hearth_alerts_flapping_total";
 
 /// Human-readable logs by default, JSON on request; `RUST_LOG` filters.
 pub fn init_logging(json: bool) {

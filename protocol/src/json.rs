@@ -527,6 +527,9 @@ pub struct AlertMessage {
     pub raised_at: i64,
     /// Short human text for the notification.
     pub message: String,
+    /// The incident this alert belongs to: a patient's concurrent clinical alerts share one, so a nurse sees one
+    /// item per patient, not one per rule. `None` for technical alerts.
+    pub incident: Option<String>,
     /// Free JSON object for structured context (NEWS2 breakdown, SBARD handover); omitted when null.
     #[serde(skip_serializing_if = "serde_json::Value::is_null")]
     pub details: serde_json::Value,
@@ -564,6 +567,7 @@ fn alert_from_node(node: Node) -> Result<AlertMessage, JsonError> {
         time_source: opt(f.take("time_source")?, TimeSource::from_node)?,
         raised_at: time_field(f.required("raised_at")?, "raised_at")?,
         message: string(f.required("message")?, "message")?,
+        incident: opt(f.take("incident")?, |n| string(n, "incident"))?,
         details: match f.take("details")? {
             None | Some(Node::Null) => serde_json::Value::Null,
             Some(obj @ Node::Obj(_)) => obj.into_value("details")?,
@@ -1053,3 +1057,10 @@ fn ser_opt_time<S: Serializer>(ms: &Option<i64>, s: S) -> Result<S::Ok, S::Error
         None => s.serialize_none(),
     }
 }
+
+// After the macros above: textual scope.
+mod checkin;
+pub use checkin::{
+    CheckinMessage, Consciousness, MAX_NOTE, MAX_OXYGEN_L_MIN, MAX_SOFT_SIGNS, Reporter, SoftSign,
+    checkin_topic, parse_checkin, parse_checkin_topic,
+};

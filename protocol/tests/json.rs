@@ -493,6 +493,7 @@ fn clinical_alert() -> AlertMessage {
         time_source: Some(TimeSource::Device),
         raised_at: 1_795_342_501_004,
         message: "SpO2 88 % (alert below 92 %), not acknowledged for 15 min".into(),
+        incident: Some("5b1e0c1a-8d2f-4c3e-9a41-2f6d7e8b9c01".into()),
         details: json!({"news2": {"score": 7, "complete": false}}),
     }
 }
@@ -516,6 +517,7 @@ fn technical_alert() -> AlertMessage {
         time_source: None,
         raised_at: 1_795_341_600_000,
         message: "Scale silent for 26 h".into(),
+        incident: None,
         details: Value::Null,
     }
 }
@@ -524,7 +526,7 @@ fn technical_alert() -> AlertMessage {
 fn alert_serialises_to_the_exact_documented_bytes() {
     assert_eq!(
         serde_json::to_string(&technical_alert()).unwrap(),
-        r#"{"id":"01JD3M2B7C9D0E1F2G3H4J5K6L","rev":1,"home":"home-0042","patient":"p-7f3a","severity":"low","state":"open","kind":"technical","rule":"device.silent","device":"scale-1","seq":null,"code":null,"value":null,"unit":null,"observed_at":null,"time_source":null,"raised_at":"2026-11-22T10:00:00.000Z","message":"Scale silent for 26 h"}"#
+        r#"{"id":"01JD3M2B7C9D0E1F2G3H4J5K6L","rev":1,"home":"home-0042","patient":"p-7f3a","severity":"low","state":"open","kind":"technical","rule":"device.silent","device":"scale-1","seq":null,"code":null,"value":null,"unit":null,"observed_at":null,"time_source":null,"raised_at":"2026-11-22T10:00:00.000Z","message":"Scale silent for 26 h","incident":null}"#
     );
     let v = serde_json::to_value(clinical_alert()).unwrap();
     assert_eq!(v["observed_at"], "2026-11-22T10:15:00.120Z");
@@ -1060,6 +1062,7 @@ fn parse_kind(kind: &str, payload: &[u8]) -> Result<Value, JsonError> {
         "ack" => serde_json::to_value(parse_ack(payload)?).unwrap(),
         "heartbeat" => serde_json::to_value(parse_heartbeat(payload)?).unwrap(),
         "action" => serde_json::to_value(parse_action(payload)?).unwrap(),
+        "checkin" => serde_json::to_value(parse_checkin(payload)?).unwrap(),
         other => panic!("unknown example kind {other}"),
     })
 }
@@ -1070,7 +1073,7 @@ fn documented_examples_parse_and_match_their_schema() {
     let kinds: BTreeSet<&str> = examples.iter().map(|(k, _)| k.as_str()).collect();
     assert_eq!(
         kinds,
-        BTreeSet::from(["ack", "action", "alert", "heartbeat", "reading"])
+        BTreeSet::from(["ack", "action", "alert", "checkin", "heartbeat", "reading"])
     );
     for (kind, body) in &examples {
         let reparsed = parse_kind(kind, body.as_bytes())
@@ -1121,6 +1124,16 @@ fn full_example(kind: &str) -> Value {
             until: Some(1),
             assignee: Some("gp".into()),
         }),
+        "checkin" => serde_json::to_value(CheckinMessage {
+            checkin_id: "ci-1".into(),
+            reporter: Reporter::Carer,
+            at: 0,
+            consciousness: Some(Consciousness::Confusion),
+            oxygen: Some(true),
+            oxygen_l_min: Some(2.0),
+            soft_signs: Some(vec![SoftSign::NotUsualSelf, SoftSign::Fall]),
+            note: Some("n".into()),
+        }),
         _ => unreachable!(),
     }
     .unwrap()
@@ -1132,7 +1145,7 @@ fn keys(v: &Value) -> BTreeSet<String> {
 
 #[test]
 fn schemas_list_exactly_our_members_and_requirements() {
-    for kind in ["reading", "alert", "ack", "heartbeat", "action"] {
+    for kind in ["reading", "alert", "ack", "heartbeat", "action", "checkin"] {
         let schema = schema(kind);
         assert_eq!(
             schema["$schema"],
@@ -1474,4 +1487,71 @@ fn nurse_actions_parse_and_require_their_fields() {
         ),
         JsonError::BadField { field: "action" }
     );
+}
+
+#[test]
+fn checkin_reports_consciousness_oxygen_and_soft_signs_and_refuses_nonsense() {
+    let ok = parse_checkin(
+        br#"{"checkin_id":"c-1","reporter":"patient","at":"2026-11-23T09:00:00Z","oxygen_l_min":2}"#,
+    )
+    .unwrap();
+    assert_eq!(ok.on_oxygen(), Some(true), "a flow means on oxygen");
+    assert_eq!(ok.reporter, Reporter::Patient);
+    let asked_none = parse_checkin(
+        br#"{"checkin_id":"c-2","reporter":"carer","at":"2026-11-23T09:00:00Z","soft_signs":[]}"#,
+    )
+    .unwrap();
+    assert_eq!(asked_none.soft_signs, Some(vec![]));
+    let base = r#""checkin_id":"c-3","reporter":"carer","at":"2026-11-23T09:00:00Z""#;
+    for (extra, reason, field) in [
+        ("", "missing_field", "consciousness"),
+        (r#","note":"only a note""#, "missing_field", "consciousness"),
+        (r#","consciousness":"drowsy""#, "bad_field", "consciousness"),
+        (r#","consciousness":"C""#, "bad_field", "consciousness"),
+        (
+            r#","soft_signs":["fall","fall"]"#,
+            "duplicate_field",
+            "soft_signs",
+        ),
+        (r#","soft_signs":["sad"]"#, "bad_field", "soft_signs"),
+        (r#","soft_signs":"fall""#, "bad_field", "soft_signs"),
+        (r#","oxygen":"yes""#, "bad_field", "oxygen"),
+        (
+            r#","oxygen":false,"oxygen_l_min":2"#,
+            "bad_field",
+            "oxygen_l_min",
+        ),
+        (
+            r#","oxygen":true,"oxygen_l_min":16"#,
+            "bad_field",
+            "oxygen_l_min",
+        ),
+        (
+            r#","oxygen":true,"oxygen_l_min":-1"#,
+            "bad_field",
+            "oxygen_l_min",
+        ),
+    ] {
+        let payload = format!("{{{base}{extra}}}");
+        let e = parse_checkin(payload.as_bytes()).unwrap_err();
+        assert_eq!(e.as_str(), reason, "{payload}");
+        assert!(e.to_string().contains(field), "{payload}: {e}");
+    }
+    let long = format!(
+        r#"{{{base},"oxygen":false,"note":"{}"}}"#,
+        "x".repeat(MAX_NOTE + 1)
+    );
+    assert_eq!(
+        parse_checkin(long.as_bytes()).unwrap_err().as_str(),
+        "bad_field"
+    );
+    let bad_id =
+        r#"{"checkin_id":"a/b","reporter":"carer","at":"2026-11-23T09:00:00Z","oxygen":false}"#;
+    assert_eq!(
+        parse_checkin(bad_id.as_bytes()).unwrap_err().as_str(),
+        "bad_field"
+    );
+    assert_eq!(checkin_topic("hub", "p-1"), "hub/checkins/p-1");
+    assert_eq!(parse_checkin_topic("hub", "hub/checkins/p-1"), Some("p-1"));
+    assert_eq!(parse_checkin_topic("hub", "hub/checkins/p/1"), None);
 }

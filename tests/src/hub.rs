@@ -274,6 +274,10 @@ impl HubConfig {
             );
             for r in &p.rules {
                 r.write_toml(&mut s, "patients.rules");
+                // A personal baseline is agreed by a named clinician (the daemon refuses one that is not).
+                s.push_str(
+                    "agreed_by = \"Test clinician\"\nagreed_at = \"2026-11-01T09:00:00Z\"\nreason = \"test baseline\"\n",
+                );
             }
         }
         for r in &self.rules {

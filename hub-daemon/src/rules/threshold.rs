@@ -26,6 +26,8 @@ pub struct Threshold {
     pub severity: Severity,
     pub for_ms: Millis,
     pub hysteresis: f64,
+    /// A personal baseline stops applying at this time (UTC ms).
+    pub until: Option<Millis>,
 }
 
 impl Threshold {
@@ -38,6 +40,10 @@ impl Threshold {
             severity: r.severity,
             for_ms: (r.for_s as Millis).saturating_mul(1000),
             hysteresis: r.hysteresis,
+            until: r
+                .until
+                .as_deref()
+                .and_then(|u| hearth_protocol::json::parse_rfc3339_millis(u).ok()),
         }
     }
 
@@ -72,42 +78,49 @@ pub fn group_key(code: Code, below: bool) -> String {
     )
 }
 
-/// The rules that apply to each patient: defaults, with a patient's own rule replacing the default of the same code
-/// and direction.
+/// The rules that apply to each patient: defaults, with a patient's own rule (an agreed personal baseline)
+/// replacing the default of the same code and direction until the baseline expires.
 #[derive(Debug, Clone, Default)]
 pub struct RuleBook {
-    by_patient: BTreeMap<String, Vec<Threshold>>,
+    own: BTreeMap<String, Vec<Threshold>>,
     defaults: Vec<Threshold>,
 }
 
 impl RuleBook {
     pub fn from_config(c: &config::Config) -> RuleBook {
         let defaults: Vec<Threshold> = c.rules.iter().map(Threshold::from_config).collect();
-        let mut by_patient = BTreeMap::new();
-        for p in &c.patients {
-            let own: Vec<Threshold> = p.rules.iter().map(Threshold::from_config).collect();
-            let mut rules: Vec<Threshold> = defaults
-                .iter()
-                .filter(|d| !own.iter().any(|o| o.code == d.code && o.below == d.below))
-                .cloned()
-                .collect();
-            rules.extend(own);
-            by_patient.insert(p.id.clone(), rules);
-        }
-        RuleBook {
-            by_patient,
-            defaults,
-        }
+        let own = c
+            .patients
+            .iter()
+            .map(|p| {
+                let own = p.rules.iter().map(Threshold::from_config).collect();
+                (p.id.clone(), own)
+            })
+            .collect();
+        RuleBook { own, defaults }
     }
 
-    /// Rules for `patient` on `code`, grouped by direction (below first).
-    pub fn groups(&self, patient: &str, code: Code) -> [Vec<&Threshold>; 2] {
-        let rules = self.by_patient.get(patient).unwrap_or(&self.defaults);
+    /// Rules for `patient` on `code` at `now`, grouped by direction (below first).
+    pub fn groups(&self, patient: &str, code: Code, now: Millis) -> [Vec<&Threshold>; 2] {
+        let own: Vec<&Threshold> = self
+            .own
+            .get(patient)
+            .map(|o| {
+                o.iter()
+                    .filter(|r| r.code == code && r.until.is_none_or(|u| now < u))
+                    .collect()
+            })
+            .unwrap_or_default();
         let pick = |below: bool| {
-            rules
-                .iter()
-                .filter(|r| r.code == code && r.below == below)
-                .collect()
+            let mine: Vec<&Threshold> = own.iter().copied().filter(|r| r.below == below).collect();
+            if mine.is_empty() {
+                self.defaults
+                    .iter()
+                    .filter(|r| r.code == code && r.below == below)
+                    .collect()
+            } else {
+                mine
+            }
         };
         [pick(true), pick(false)]
     }
@@ -209,6 +222,7 @@ mod tests {
             severity,
             for_ms: for_s * 1000,
             hysteresis: hyst,
+            until: None,
         }
     }
 
@@ -317,6 +331,10 @@ id = "b"
 code = "spo2"
 below = 88
 severity = "high"
+agreed_by = "Dr A"
+agreed_at = "2026-11-01T10:00:00Z"
+reason = "COPD"
+until = "2027-01-01T00:00:00Z"
 [[rules]]
 code = "spo2"
 below = 92
@@ -328,17 +346,24 @@ severity = "low"
 "#;
         let c = config::Config::parse(raw, std::path::Path::new("t")).unwrap();
         let book = RuleBook::from_config(&c);
-        let [below_a, above_a] = book.groups("a", Code::Spo2);
+        let now = 1_795_000_000_000; // 2026-11-18
+        let [below_a, above_a] = book.groups("a", Code::Spo2, now);
         assert_eq!(below_a.len(), 1);
         assert_eq!(below_a[0].threshold, 92.0);
         assert_eq!(above_a.len(), 1);
-        let [below_b, above_b] = book.groups("b", Code::Spo2);
+        let [below_b, above_b] = book.groups("b", Code::Spo2, now);
         assert_eq!(below_b.len(), 1);
         assert_eq!(below_b[0].threshold, 88.0);
         assert_eq!(
             above_b.len(),
             1,
             "the override replaces only its own direction"
+        );
+        let expired = 1_830_000_000_000; // 2027-12
+        let [below_b, _] = book.groups("b", Code::Spo2, expired);
+        assert_eq!(
+            below_b[0].threshold, 92.0,
+            "an expired baseline gives way to the default"
         );
     }
 }

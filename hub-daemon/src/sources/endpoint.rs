@@ -29,9 +29,9 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::Clock;
-use crate::core::{Acknowledge, CoreInput, Inbound, rejection};
+use crate::core::{Acknowledge, CoreInput, Notice};
 use crate::gate::Registry;
-use crate::model::{Reason, Source};
+use crate::model::Reason;
 use crate::telemetry as m;
 
 /// Largest packet read whole; a larger PUBLISH is skipped, quarantined as `too_large` and acknowledged.
@@ -85,8 +85,10 @@ pub async fn serve<C: Clock + Clone>(
     cfg: EndpointConfig,
     clock: C,
     core: mpsc::Sender<CoreInput>,
+    mut notices: mpsc::Receiver<Notice>,
     shutdown: CancellationToken,
 ) {
+    let mut notices_open = true;
     let shared = Arc::new(Shared {
         cfg,
         clock,
@@ -115,6 +117,11 @@ pub async fn serve<C: Clock + Clone>(
                 }
             },
             Some(_) = conns.join_next(), if !conns.is_empty() => {}
+            n = notices.recv(), if notices_open => match n {
+                // QoS 0 to whoever subscribed (the home display): a reminder is advisory, the team's alert follows.
+                Some(n) => shared.subs.publish(&n.topic, n.payload.into_bytes()),
+                None => notices_open = false,
+            },
         }
     }
     conns.shutdown().await;
@@ -286,11 +293,7 @@ async fn session<C: Clock + Clone>(
                     let detail =
                         format!("too_large: MQTT payload of {len} bytes exceeds {MAX_PACKET}");
                     let device = head.topic.rsplit('/').next().map(str::to_string);
-                    let routed = super::Routed {
-                        source: Source::MqttJson,
-                        parsed: Err(rejection(device, None, Reason::Malformed, detail)),
-                        frame_ack_topic: None,
-                    };
+                    let routed = super::Routed::rejected(device, Reason::Malformed, detail);
                     let ctx = HandOver {
                         shared,
                         out,
@@ -340,7 +343,7 @@ impl<C: Clock + Clone> HandOver<'_, C> {
         self,
         pkid: u16,
         qos: QoS,
-        routed: super::Routed,
+        mut routed: super::Routed,
         payload: bytes::Bytes,
     ) -> Result<(), ConnError> {
         // QoS 0 needs no acknowledgement, so takes no in-flight permit; QoS 1 and 2 wait for one (back-pressure).
@@ -352,20 +355,14 @@ impl<C: Clock + Clone> HandOver<'_, C> {
             out: self.out.clone(),
             pkid,
             qos,
-            frame_ack_topic: routed.frame_ack_topic,
+            frame_ack_topic: routed.frame_ack_topic.take(),
             shared: self.shared.clone(),
             _permit: permit,
         };
-        let inbound = Inbound {
-            source: routed.source,
-            received_at: self.shared.clock.now_ms(),
-            payload,
-            parsed: routed.parsed,
-            ack: Some(Box::new(ack)),
-        };
+        let input = routed.into_input(self.shared.clock.now_ms(), payload, Box::new(ack));
         tokio::select! {
             _ = self.shutdown.cancelled() => Err(ConnError::CoreGone),
-            sent = self.shared.core.send(CoreInput::Reading(inbound)) => sent.map_err(|_| ConnError::CoreGone),
+            sent = self.shared.core.send(input) => sent.map_err(|_| ConnError::CoreGone),
         }
     }
 }

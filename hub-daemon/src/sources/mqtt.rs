@@ -14,7 +14,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::Clock;
-use crate::core::{Acknowledge, CoreInput, Inbound};
+use crate::core::{Acknowledge, CoreInput, Notice};
 use crate::gate::Registry;
 use crate::telemetry as m;
 
@@ -71,9 +71,11 @@ pub async fn run(
     cfg: MqttSourceConfig,
     clock: impl Clock,
     tx: mpsc::Sender<CoreInput>,
+    mut notices: mpsc::Receiver<Notice>,
     ready: oneshot::Sender<()>,
     shutdown: CancellationToken,
 ) {
+    let mut notices_open = true;
     let mut opts = MqttOptions::new(cfg.client_id.clone(), cfg.host.clone(), cfg.port);
     opts.set_keep_alive(Duration::from_secs(30))
         // Persistent session: what we have not acknowledged is redelivered after a reconnect or restart.
@@ -85,12 +87,25 @@ pub async fn run(
     eventloop.set_network_options(crate::upstream::low_latency());
     let readings = format!("{}/readings/+", cfg.prefix);
     let frames = format!("{}/frames/+", cfg.prefix);
+    let checkins = format!("{}/checkins/+", cfg.prefix);
     let mut ready = Some(ready);
     let mut backoff = Backoff::default();
     loop {
         let event = tokio::select! {
             _ = shutdown.cancelled() => break,
             ev = eventloop.poll() => ev,
+            n = notices.recv(), if notices_open => {
+                match n {
+                    Some(n) => {
+                        if let Err(e) = client.try_publish(n.topic, QoS::AtLeastOnce, false, n.payload) {
+                            metrics::counter!(m::NOTICES_DROPPED).increment(1);
+                            tracing::warn!(error = %e, "reminder not queued for the sensor broker");
+                        }
+                    }
+                    None => notices_open = false,
+                }
+                continue;
+            }
         };
         match event {
             Ok(Event::Incoming(Packet::ConnAck(_))) => {
@@ -98,6 +113,7 @@ pub async fn run(
                 tracing::info!(broker = %format!("{}:{}", cfg.host, cfg.port), "sensor broker connected");
                 let subs = [
                     (readings.clone(), QoS::AtLeastOnce),
+                    (checkins.clone(), QoS::AtLeastOnce),
                     (frames.clone(), QoS::AtLeastOnce),
                 ]
                 .map(|(t, q)| rumqttc::SubscribeFilter::new(t, q));
@@ -111,10 +127,10 @@ pub async fn run(
                 }
             }
             Ok(Event::Incoming(Packet::Publish(p))) => {
-                let inbound = classify(&cfg, &client, p, clock.now_ms());
+                let input = classify(&cfg, &client, p, clock.now_ms());
                 tokio::select! {
                     _ = shutdown.cancelled() => break,
-                    sent = tx.send(CoreInput::Reading(inbound)) => if sent.is_err() { break },
+                    sent = tx.send(input) => if sent.is_err() { break },
                 }
             }
             Ok(_) => {}
@@ -131,21 +147,15 @@ pub async fn run(
     let _ = client.try_disconnect();
 }
 
-fn classify(cfg: &MqttSourceConfig, client: &AsyncClient, p: Publish, now: i64) -> Inbound {
+fn classify(cfg: &MqttSourceConfig, client: &AsyncClient, p: Publish, now: i64) -> CoreInput {
     let payload = p.payload.clone();
-    let routed = super::route(&cfg.prefix, &p.topic, &payload, &cfg.registry);
+    let mut routed = super::route(&cfg.prefix, &p.topic, &payload, &cfg.registry);
     let ack = MqttAck {
         client: client.clone(),
         publish: p,
-        frame_ack_topic: routed.frame_ack_topic,
+        frame_ack_topic: routed.frame_ack_topic.take(),
     };
-    Inbound {
-        source: routed.source,
-        received_at: now,
-        payload,
-        parsed: routed.parsed,
-        ack: Some(Box::new(ack)),
-    }
+    routed.into_input(now, payload, Box::new(ack))
 }
 
 /// Capped exponential backoff with full jitter.

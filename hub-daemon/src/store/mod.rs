@@ -100,6 +100,21 @@ pub struct WriteBatch {
     pub outbox: Vec<OutboxInsert>,
     pub rule_state: Vec<(String, String, String)>,
     pub delivery: Vec<DeliveryUpdate>,
+    pub checkins: Vec<CheckinRow>,
+    /// (patient, schedule, due_at, sent_at) of reminders sent to the home.
+    pub reminders: Vec<(String, String, Millis, Millis)>,
+}
+
+/// A committed check-in.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CheckinRow {
+    pub patient: String,
+    pub id: String,
+    pub at: Millis,
+    pub received_at: Millis,
+    pub reporter: String,
+    /// The parsed message as JSON.
+    pub body: String,
 }
 
 impl WriteBatch {
@@ -112,6 +127,8 @@ impl WriteBatch {
             && self.outbox.is_empty()
             && self.rule_state.is_empty()
             && self.delivery.is_empty()
+            && self.checkins.is_empty()
+            && self.reminders.is_empty()
     }
 }
 
@@ -223,14 +240,14 @@ impl Store {
             sqlx::query(
                 "INSERT INTO alerts (id, rev, patient, key, kind, rule, severity, state, device, seq, code, value,
                    observed_at, time_source, raised_at, updated_at, message, escalations, acknowledged,
-                   snoozed_until, assignee, details)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                   snoozed_until, assignee, details, incident)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                  ON CONFLICT(id) DO UPDATE SET rev = excluded.rev, rule = excluded.rule, severity = excluded.severity,
                    state = excluded.state, device = excluded.device, seq = excluded.seq, code = excluded.code,
                    value = excluded.value, observed_at = excluded.observed_at, time_source = excluded.time_source,
                    updated_at = excluded.updated_at, message = excluded.message, escalations = excluded.escalations,
                    acknowledged = excluded.acknowledged, snoozed_until = excluded.snoozed_until,
-                   assignee = excluded.assignee, details = excluded.details",
+                   assignee = excluded.assignee, details = excluded.details, incident = excluded.incident",
             )
             .bind(&a.id)
             .bind(a.rev as i64)
@@ -254,6 +271,7 @@ impl Store {
             .bind(a.snoozed_until)
             .bind(a.assignee.as_deref())
             .bind(a.details.as_ref().map(|d| d.to_string()))
+            .bind(a.incident.as_deref())
             .execute(&mut *tx)
             .await?;
         }
@@ -278,6 +296,30 @@ impl Store {
             .bind(patient)
             .bind(key)
             .bind(state)
+            .execute(&mut *tx)
+            .await?;
+        }
+        for c in &b.checkins {
+            sqlx::query(
+                "INSERT OR IGNORE INTO checkins (patient, id, at, received_at, reporter, body) VALUES (?, ?, ?, ?, ?, ?)",
+            )
+            .bind(&c.patient)
+            .bind(&c.id)
+            .bind(c.at)
+            .bind(c.received_at)
+            .bind(&c.reporter)
+            .bind(&c.body)
+            .execute(&mut *tx)
+            .await?;
+        }
+        for (patient, schedule, due_at, sent_at) in &b.reminders {
+            sqlx::query(
+                "INSERT OR IGNORE INTO reminders (patient, schedule, due_at, sent_at) VALUES (?, ?, ?, ?)",
+            )
+            .bind(patient)
+            .bind(schedule)
+            .bind(due_at)
+            .bind(sent_at)
             .execute(&mut *tx)
             .await?;
         }
@@ -510,6 +552,7 @@ mod tests {
             snoozed_until: None,
             assignee: None,
             details: None,
+            incident: None,
         };
         store
             .commit(&WriteBatch {

@@ -71,6 +71,66 @@ impl Store {
         Ok(rows.iter().map(alert_from_row).collect())
     }
 
+    /// Whether a check-in was committed before (a resend).
+    pub async fn checkin_exists(&self, patient: &str, id: &str) -> Result<bool, StoreError> {
+        let row = sqlx::query("SELECT 1 FROM checkins WHERE patient = ? AND id = ?")
+            .bind(patient)
+            .bind(id)
+            .fetch_optional(&self.write)
+            .await?;
+        Ok(row.is_some())
+    }
+
+    /// Check-ins observed since `since`, oldest first: (patient, reporter, at, parsed body).
+    pub async fn checkins_since(
+        &self,
+        since: Millis,
+    ) -> Result<Vec<(String, String, Millis, String)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT patient, reporter, at, body FROM checkins WHERE at >= ? ORDER BY at, id",
+        )
+        .bind(since)
+        .fetch_all(&self.read)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
+            .collect())
+    }
+
+    /// Readings observed since `since`, oldest first: (patient, device, observed_at, received_at, obs JSON).
+    pub async fn readings_since(
+        &self,
+        since: Millis,
+    ) -> Result<Vec<(String, String, Millis, Millis, String)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT patient, device, observed_at, received_at, obs FROM readings WHERE observed_at >= ?
+             ORDER BY observed_at, id",
+        )
+        .bind(since)
+        .fetch_all(&self.read)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4)))
+            .collect())
+    }
+
+    /// Reminders sent since `since`: (patient, schedule, due_at).
+    pub async fn reminders_since(
+        &self,
+        since: Millis,
+    ) -> Result<Vec<(String, String, Millis)>, StoreError> {
+        let rows = sqlx::query("SELECT patient, schedule, due_at FROM reminders WHERE due_at >= ?")
+            .bind(since)
+            .fetch_all(&self.read)
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2)))
+            .collect())
+    }
+
     /// Persisted rule state: (patient, episode key, JSON state).
     pub async fn rule_states(&self) -> Result<Vec<(String, String, String)>, StoreError> {
         let rows = sqlx::query("SELECT patient, key, state FROM rule_state")
@@ -217,5 +277,6 @@ fn alert_from_row(r: &sqlx::sqlite::SqliteRow) -> Alert {
         details: r
             .get::<Option<String>, _>("details")
             .and_then(|d| serde_json::from_str(&d).ok()),
+        incident: r.get("incident"),
     }
 }
