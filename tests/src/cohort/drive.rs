@@ -6,17 +6,17 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::Arc;
 
-use hearth_protocol::json::{format_rfc3339_millis, parse_action};
+use hearth_protocol::json::{CheckinMessage, Reporter, format_rfc3339_millis, parse_action};
 use hearth_protocol::{Invalid, Observation, Quantity};
 use hearthd::clock::ManualClock;
 use hearthd::config::Config;
-use hearthd::core::{Core, CoreInput, Inbound};
+use hearthd::core::{CheckinInbound, Core, CoreInput, Inbound};
 use hearthd::model::{ParsedObs, ParsedReading, Source};
 use hearthd::store::Store;
 use sqlx::Row;
 use tokio::sync::Notify;
 
-use super::synth::{Cohort, DAY, HOUR, MIN, Millis, Profile, START, Sample, Sent};
+use super::synth::{Checkin, Cohort, DAY, HOUR, MIN, Millis, Profile, START, Sample, Sent};
 
 /// The threshold rules every patient gets (NEWS2 is on as well). Why each number:
 /// - SpO2 < 94 medium / < 92 high: NHS England pulse-oximetry-at-home escalation points (BTS target 94–98 %).
@@ -86,19 +86,36 @@ below = 94
 severity = "medium"
 for_s = 600
 hysteresis = 1
+agreed_by = "Dr B. Okafor, virtual ward consultant"
+agreed_at = "2026-11-16T09:00:00Z"
+reason = "continuous oximetry: 10 min before an SpO2 alert, artefacts spoil single 5-min summaries"
 [[patients.rules]]
 code = "spo2"
 below = 92
 severity = "high"
 for_s = 600
 hysteresis = 1
+agreed_by = "Dr B. Okafor, virtual ward consultant"
+agreed_at = "2026-11-16T09:00:00Z"
+reason = "continuous oximetry: 10 min before an SpO2 alert, artefacts spoil single 5-min summaries"
+"#;
+
+/// Heart failure: a morning weight expected by 10:00 (a reminder then, a low alert an hour later).
+const WEIGHT_SCHEDULE: &str = r#"[[patients.schedules]]
+name = "weight_morning"
+code = "weight"
+at = ["10:00"]
 "#;
 
 /// The hub configuration for a cohort: one home, every patient's devices, NEWS2 on, the scale-2 patient with a
 /// named clinician's agreement and a personal SpO2 limit.
 pub fn config(c: &Cohort) -> String {
     let mut s = String::from(
-        "[home]\nid = \"cohort\"\n[alerting]\nnews2 = true\nstale_after_s = 900\nescalate_after_s = 900\n",
+        concat!(
+            "[home]\nid = \"cohort\"\n[alerting]\nnews2 = true\nstale_after_s = 900\nescalate_after_s = 900\n",
+            // The cohort's clock is UTC; so are these homes (the UK in November).
+            "[clinical]\ntimezone = \"UTC\"\n",
+        ),
     );
     for p in c.patients.iter().filter(|p| p.continuous) {
         // A continuous oximeter is expected every 5 min; silent after three missed intervals.
@@ -110,6 +127,9 @@ pub fn config(c: &Cohort) -> String {
         if p.profile == Profile::Respiratory {
             s.push_str(CONTINUOUS_SPO2);
         }
+        if p.profile == Profile::HeartFailure {
+            s.push_str(WEIGHT_SCHEDULE);
+        }
         if p.profile == Profile::CopdScale2 {
             s.push_str(concat!(
                 "[patients.news2]\nscale = 2\nagreed_by = \"Dr A. Patel, respiratory consultant\"\n",
@@ -118,6 +138,8 @@ pub fn config(c: &Cohort) -> String {
                 // Personal baseline: replaces both default SpO2 limits; a longer delay for nocturnal dips.
                 "[[patients.rules]]\ncode = \"spo2\"\nbelow = 86\nseverity = \"high\"\nfor_s = 600\n",
                 "hysteresis = 2\nname = \"spo2_below_personal_86\"\n",
+                "agreed_by = \"Dr A. Patel, respiratory consultant\"\nagreed_at = \"2026-11-02T10:00:00Z\"\n",
+                "reason = \"lives at 88-92 %; alert below 86 % for 10 min (nocturnal dips)\"\n",
             ));
         }
     }
@@ -141,6 +163,8 @@ pub struct Revision {
     pub seq: Option<u32>,
     /// The NEWS2 band, for a NEWS2 alert.
     pub band: Option<String>,
+    /// The patient's incident this alert joined (concurrent clinical alerts share one).
+    pub incident: Option<String>,
 }
 
 /// What the hub did with a cohort.
@@ -152,7 +176,14 @@ pub struct Run {
     pub quarantined: BTreeMap<String, i64>,
     /// Alerts a simulated nurse resolved at a review.
     pub nurse_resolutions: usize,
+    /// Reminders the hub sent to the home for scheduled readings not yet taken.
+    pub reminders: usize,
 }
+
+/// The timers run every this many simulated minutes. The daemon ticks every second; every timer the cohort meets —
+/// silence after 15 min, escalation after 15 min, a schedule's hour of grace — is many minutes long, the figures are
+/// the same as with a tick a minute, and the run takes two thirds of the time.
+const TICK_EVERY_MIN: i64 = 5;
 
 /// Twice-daily reviews by the community nurse (UTC hours).
 const REVIEWS: [Millis; 2] = [9 * HOUR, 16 * HOUR];
@@ -171,7 +202,9 @@ pub async fn run(c: &Cohort) -> Run {
         .await
         .expect("load core");
     let mut next = 0;
+    let mut next_checkin = 0;
     let mut nurse_resolutions = 0;
+    let mut reminders = 0;
     let minutes = c.spec.days * DAY / MIN;
     for m in 1..=minutes {
         let now = START + m * MIN;
@@ -181,15 +214,24 @@ pub async fn run(c: &Cohort) -> Run {
             batch.push(CoreInput::Reading(inbound(&c.sent[next])));
             next += 1;
         }
+        while next_checkin < c.checkins.len() && c.checkins[next_checkin].delivered <= now {
+            batch.push(CoreInput::Checkin(checkin(c, &c.checkins[next_checkin])));
+            next_checkin += 1;
+        }
         if !batch.is_empty() {
             core.step(&mut batch).await.expect("step");
         }
-        core.tick().await.expect("tick");
+        if m % TICK_EVERY_MIN == 0 {
+            core.tick().await.expect("tick");
+        }
+        reminders += core.take_notices().len();
         if REVIEWS.contains(&((now - START) % DAY)) {
             nurse_resolutions += review(c, &mut core, &store, now).await;
         }
     }
-    collect(&store, nurse_resolutions).await
+    let mut run = collect(&store, nurse_resolutions).await;
+    run.reminders = reminders;
+    run
 }
 
 fn tempdir() -> tempfile::TempDir {
@@ -226,6 +268,31 @@ fn inbound(s: &Sent) -> Inbound {
             observed_at: Some(s.device_time),
             obs,
         }),
+        ack: None,
+    }
+}
+
+fn checkin(c: &Cohort, k: &Checkin) -> CheckinInbound {
+    let msg = CheckinMessage {
+        checkin_id: k.id.clone(),
+        reporter: if k.by_carer {
+            Reporter::Carer
+        } else {
+            Reporter::Patient
+        },
+        at: k.taken,
+        consciousness: k.consciousness,
+        oxygen: Some(false),
+        oxygen_l_min: None,
+        soft_signs: Some(k.soft_signs.clone()),
+        note: None,
+    };
+    let payload = serde_json::to_vec(&msg).unwrap_or_default();
+    CheckinInbound {
+        patient: c.patients[k.patient].id.clone(),
+        received_at: k.delivered,
+        payload: payload.into(),
+        parsed: Ok(msg),
         ack: None,
     }
 }
@@ -295,6 +362,7 @@ async fn collect(store: &Store, nurse_resolutions: usize) -> Run {
                 device: v["device"].as_str().map(str::to_string),
                 seq: v["seq"].as_u64().map(|n| n as u32),
                 band: v["details"]["news2"]["band"].as_str().map(str::to_string),
+                incident: v["incident"].as_str().map(str::to_string),
             })
         })
         .collect();
@@ -315,5 +383,6 @@ async fn collect(store: &Store, nurse_resolutions: usize) -> Run {
         readings_stored,
         quarantined,
         nurse_resolutions,
+        reminders: 0,
     }
 }

@@ -46,6 +46,10 @@ pub struct Report {
     pub hearth_revisions: usize,
     pub hearth_false: usize,
     pub technical_raises: usize,
+    /// Low-priority alerts for a scheduled reading not taken (no naive equivalent; counted apart).
+    pub missing_raises: usize,
+    /// Incidents the clinical raises belong to (a patient's concurrent alerts share one).
+    pub incidents: usize,
     pub technical_by_rule: BTreeMap<String, usize>,
     pub naive_alerts: usize,
     pub naive_false: usize,
@@ -109,6 +113,7 @@ impl Report {
         };
         // Hearth: raises and upgrades, per patient.
         let mut severity: HashMap<&str, &str> = HashMap::new();
+        let mut incidents = std::collections::HashSet::new();
         let mut signals: Vec<(usize, Millis, &str)> = Vec::new();
         for v in &run.revisions {
             let before = severity.insert(&v.alert, &v.severity);
@@ -123,6 +128,15 @@ impl Report {
             let Some(&p) = index.get(v.patient.as_str()) else {
                 continue;
             };
+            if v.rule == "missing_reading" {
+                r.missing_raises += usize::from(v.rev == 1);
+                continue;
+            }
+            if v.rev == 1
+                && let Some(i) = &v.incident
+            {
+                incidents.insert(i.clone());
+            }
             let raised = v.rev == 1;
             let upgraded = before.is_some_and(|b| rank(&v.severity) > rank(b));
             if raised || upgraded {
@@ -140,17 +154,15 @@ impl Report {
                 e.1 += 1;
                 r.hearth_false += 1;
                 r.false_by_profile.entry(profile(c, p)).or_default().0 += 1;
-                let n = v
-                    .device
-                    .as_deref()
-                    .zip(v.seq)
-                    .and_then(|k| by_reading.get(&k).copied())
-                    .flatten();
+                let why = match v.device.as_deref().zip(v.seq) {
+                    Some(k) => fault(by_reading.get(&k).copied().flatten()),
+                    None => "no single reading (trend, check-in)".to_string(),
+                };
                 let rule = match &v.band {
                     Some(b) => format!("{} ({b})", v.rule),
                     None => v.rule.clone(),
                 };
-                *r.hearth_false_causes.entry((rule, fault(n))).or_default() += 1;
+                *r.hearth_false_causes.entry((rule, why)).or_default() += 1;
             }
         }
         // Naive: every observation beyond a card limit is an alert.
@@ -207,6 +219,7 @@ impl Report {
                 naive,
             });
         }
+        r.incidents = incidents.len();
         r.run = run;
         r
     }
@@ -286,6 +299,11 @@ impl Report {
         );
         let _ = writeln!(
             s,
+            "| incidents those raises opened or joined (one per patient at a time) | {} | |",
+            self.incidents
+        );
+        let _ = writeln!(
+            s,
             "| … of which outside any labelled episode | {} | {} |",
             self.hearth_false, self.naive_false
         );
@@ -314,6 +332,11 @@ impl Report {
                 .map(|(k, v)| format!("{k} {v}"))
                 .collect::<Vec<_>>()
                 .join(", ")
+        );
+        let _ = writeln!(
+            s,
+            "| missing scheduled reading: reminders to the home, then low alerts (not in the ratio) | {} reminders, {} alerts | |",
+            self.run.reminders, self.missing_raises
         );
         let _ = writeln!(
             s,

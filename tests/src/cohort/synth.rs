@@ -13,6 +13,7 @@
 use std::collections::HashMap;
 
 use hearth_protocol::Code;
+use hearth_protocol::json::{Consciousness, SoftSign};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -193,6 +194,23 @@ impl Episode {
         self.onset <= t && t <= self.end
     }
 
+    /// How far the deterioration has gone at `t`, 0 (baseline) to 1 (worst).
+    pub fn progress(&self, t: Millis) -> f64 {
+        if !self.active(t) {
+            return 0.0;
+        }
+        let recovery = if t <= self.recover_from {
+            1.0
+        } else {
+            1.0 - (t - self.recover_from) as f64 / (self.end - self.recover_from) as f64
+        };
+        self.effects
+            .iter()
+            .map(|e| ((t - e.start) as f64 / e.ramp as f64).clamp(0.0, 1.0))
+            .fold(0.0, f64::max)
+            * recovery
+    }
+
     fn delta(&self, t: Millis) -> Vitals {
         let mut d = Vitals::default();
         if !self.active(t) {
@@ -290,12 +308,30 @@ pub struct Sent {
     pub noise: Option<Noise>,
 }
 
-/// A generated cohort: patients, everything their devices send (in delivery order) and the labelled episodes.
+/// A check-in with a spot set: a carer (frail patients) records consciousness, air or oxygen and RESTORE2 soft
+/// signs; other patients answer the app's questions about oxygen and soft signs themselves.
+#[derive(Debug, Clone)]
+pub struct Checkin {
+    pub patient: usize,
+    pub id: String,
+    pub by_carer: bool,
+    pub taken: Millis,
+    pub delivered: Millis,
+    /// `None` when the patient reports for themselves (ACVPU is a carer's or a clinician's observation).
+    pub consciousness: Option<Consciousness>,
+    pub soft_signs: Vec<SoftSign>,
+    /// A soft sign reported when nothing was wrong (a bad night, a sore knee).
+    pub spurious: bool,
+}
+
+/// A generated cohort: patients, everything their devices send and the check-ins (each in delivery order) and the
+/// labelled episodes.
 #[derive(Debug, Clone)]
 pub struct Cohort {
     pub spec: Spec,
     pub patients: Vec<Patient>,
     pub sent: Vec<Sent>,
+    pub checkins: Vec<Checkin>,
     pub episodes: Vec<Episode>,
 }
 
@@ -578,6 +614,7 @@ pub fn generate(spec: Spec) -> Cohort {
         .collect();
     let episodes = plan_episodes(&spec, &patients, &mut rng);
     let mut sent = Vec::new();
+    let mut checkins = Vec::new();
     for (i, p) in patients.iter().enumerate() {
         let mut r = StdRng::seed_from_u64(spec.seed.rotate_left(17) ^ (i as u64 + 1));
         let eps: Vec<&Episode> = episodes.iter().filter(|e| e.patient == i).collect();
@@ -587,14 +624,17 @@ pub fn generate(spec: Spec) -> Cohort {
             eps: &eps,
             rng: &mut r,
             out: &mut sent,
+            checkins: &mut checkins,
         }
         .run(spec.days);
     }
     number_and_order(&mut sent);
+    checkins.sort_by_key(|c| (c.delivered, c.patient));
     Cohort {
         spec,
         patients,
         sent,
+        checkins,
         episodes,
     }
 }
@@ -621,6 +661,7 @@ struct PatientSim<'a> {
     eps: &'a [&'a Episode],
     rng: &'a mut StdRng,
     out: &'a mut Vec<Sent>,
+    checkins: &'a mut Vec<Checkin>,
 }
 
 /// Continuous oximeters report every 5 min (a summary of their 1 Hz samples).
@@ -714,6 +755,61 @@ impl PatientSim<'_> {
         self.spot(format!("cuff-{id}"), t + 2 * MIN, Self::cuff);
         self.spot(format!("thermo-{id}"), t + 4 * MIN, Self::thermometer);
         self.spot(format!("app-{id}"), t + 5 * MIN, Self::breaths);
+        self.checkin(t + 6 * MIN);
+    }
+
+    /// Soft signs are noticed once a deterioration is well under way (RESTORE2: carers see them before the numbers
+    /// move, but not always); new confusion comes late in sepsis. Outside episodes, 1 check-in in 100 reports a
+    /// soft sign anyway.
+    fn checkin(&mut self, t: Millis) {
+        let by_carer = self.p.profile == Profile::Frail;
+        let ep = self.eps.iter().find(|e| e.active(t));
+        let progress = ep.map_or(0.0, |e| e.progress(t));
+        let mut signs = Vec::new();
+        let mut confusion = false;
+        let mut spurious = false;
+        if let Some(e) = ep {
+            if progress >= 0.4 && chance(self.rng, 0.6) {
+                signs.push(SoftSign::NotUsualSelf);
+                signs.push(match e.kind {
+                    EpisodeKind::Infection | EpisodeKind::MildInfection => SoftSign::EatingDrinkingLess,
+                    EpisodeKind::Hypotension => SoftSign::SkinChanged,
+                    EpisodeKind::HeartFailure | EpisodeKind::CopdExacerbation | EpisodeKind::Spo2Drift => {
+                        SoftSign::BreathingChanged
+                    }
+                    EpisodeKind::HeartRateDrift => SoftSign::LessMobile,
+                });
+            }
+            confusion = matches!(e.kind, EpisodeKind::Infection | EpisodeKind::Hypotension)
+                && progress >= 0.7
+                && chance(self.rng, 0.4);
+        } else if chance(self.rng, 0.01) {
+            signs.push(if chance(self.rng, 0.5) {
+                SoftSign::LessMobile
+            } else {
+                SoftSign::NewPain
+            });
+            spurious = true;
+        }
+        let consciousness = by_carer.then_some(if confusion {
+            Consciousness::Confusion
+        } else {
+            Consciousness::Alert
+        });
+        let mut delivered = t + 5_000;
+        if self.p.late_sync && chance(self.rng, 0.3) {
+            delivered = (t - START).div_euclid(4 * HOUR) * 4 * HOUR + 4 * HOUR + START + 30_000;
+        }
+        self.checkins.push(Checkin {
+            patient: self.i,
+            id: format!("c-{}-{t}", self.p.id),
+            by_carer,
+            taken: t,
+            delivered,
+            consciousness,
+            soft_signs: signs,
+            spurious,
+        });
     }
 
     fn oximeter_spot(&mut self, t: Millis) -> (Vec<(Code, Sample)>, Option<Noise>) {
