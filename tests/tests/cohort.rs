@@ -6,7 +6,7 @@
 
 use std::sync::OnceLock;
 
-use hearth_tests::cohort::drive;
+use hearth_tests::cohort::drive::{self, Rules};
 use hearth_tests::cohort::report::Report;
 use hearth_tests::cohort::synth::{self, Spec};
 
@@ -26,7 +26,7 @@ fn report() -> &'static Report {
             .build()
             .expect("runtime");
         let cohort = synth::generate(spec());
-        let run = rt.block_on(drive::run(&cohort));
+        let run = rt.block_on(drive::run(&cohort, Rules::ALL));
         let report = Report::new(&cohort, run);
         println!("{}", report.table());
         report
@@ -75,6 +75,20 @@ fn no_alert_is_ever_raised_by_a_device_invalid_value() {
     }
 }
 
+/// A reading that reaches the hub more than 15 minutes after its device time (a phone syncing late, a device clock
+/// running slow) is stored but fires no value rule: no alert is traced to one.
+#[test]
+fn no_value_alert_is_raised_by_a_reading_that_arrived_stale() {
+    let r = report();
+    assert!(r.stale_on_arrival > 0, "the cohort has stale readings");
+    for ((rule, why), n) in &r.hearth_false_causes {
+        assert!(
+            why != "late sync" && why != "device clock wrong",
+            "{n} {rule} alerts caused by {why}"
+        );
+    }
+}
+
 /// A single out-of-range reading does not raise a threshold alert on its own (the alarm delay and the re-check on
 /// the patient's card): pulses taken after the stairs and hot-drink temperatures, which the naive baseline alerts
 /// on, raise at most a tenth as many threshold alerts.
@@ -111,4 +125,35 @@ fn the_cohort_is_the_same_for_the_same_seed() {
     };
     assert_eq!(key(&a), key(&b));
     assert!(!a.sent.is_empty());
+}
+
+/// What each rule family contributes, for the lead and the docs (about 3 min in debug: run it on purpose,
+/// `cargo test -p hearth-tests --test cohort -- --ignored --nocapture rule_families`).
+#[test]
+#[ignore = "a measurement, not a check: prints the cohort with each rule family switched off"]
+fn rule_families() {
+    let cohort = synth::generate(spec());
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    println!("| rules | episodes detected | median onset → alert | clinical raises | of which false | ratio to naive |");
+    println!("|---|---|---|---|---|---|");
+    for (name, rules) in [
+        ("thresholds + NEWS2 + trends (as configured)", Rules::ALL),
+        ("thresholds + NEWS2", Rules { news2: true, trends: false }),
+        ("thresholds + trends", Rules { news2: false, trends: true }),
+        ("thresholds only", Rules { news2: false, trends: false }),
+    ] {
+        let r = Report::new(&cohort, rt.block_on(drive::run(&cohort, rules)));
+        println!(
+            "| {name} | {} / {} | {} | {} | {} | {:.2} |",
+            r.episodes.len() - r.missed().len(),
+            r.episodes.len(),
+            r.hearth_median_h().map_or("–".into(), |h| format!("{h:.1} h")),
+            r.hearth_raises,
+            r.hearth_false,
+            r.hearth_raises as f64 / r.naive_alerts.max(1) as f64
+        );
+    }
 }

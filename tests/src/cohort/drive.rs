@@ -107,15 +107,30 @@ code = "weight"
 at = ["10:00"]
 "#;
 
+/// Which rule families are on (everything is, normally; the others show what each family contributes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rules {
+    pub news2: bool,
+    pub trends: bool,
+}
+
+impl Rules {
+    pub const ALL: Rules = Rules {
+        news2: true,
+        trends: true,
+    };
+}
+
 /// The hub configuration for a cohort: one home, every patient's devices, NEWS2 on, the scale-2 patient with a
 /// named clinician's agreement and a personal SpO2 limit.
-pub fn config(c: &Cohort) -> String {
-    let mut s = String::from(
+pub fn config(c: &Cohort, rules: Rules) -> String {
+    let mut s = format!(
         concat!(
-            "[home]\nid = \"cohort\"\n[alerting]\nnews2 = true\nstale_after_s = 900\nescalate_after_s = 900\n",
+            "[home]\nid = \"cohort\"\n[alerting]\nnews2 = {}\nstale_after_s = 900\nescalate_after_s = 900\n",
             // The cohort's clock is UTC; so are these homes (the UK in November).
-            "[clinical]\ntimezone = \"UTC\"\n",
+            "[clinical]\ntimezone = \"UTC\"\n[clinical.trends]\nenabled = {}\n",
         ),
+        rules.news2, rules.trends
     );
     for p in c.patients.iter().filter(|p| p.continuous) {
         // A continuous oximeter is expected every 5 min; silent after three missed intervals.
@@ -190,12 +205,12 @@ const REVIEWS: [Millis; 2] = [9 * HOUR, 16 * HOUR];
 
 /// Runs the cohort through the core. The database lives in `dir` (tmpfs when available: the figures are about
 /// alerting, and each step's fsync would otherwise dominate the run time).
-pub async fn run(c: &Cohort) -> Run {
+pub async fn run(c: &Cohort, rules: Rules) -> Run {
     let dir = tempdir();
     let store = Store::open(&dir.path().join("cohort.db"))
         .await
         .expect("open store");
-    let raw = config(c);
+    let raw = config(c, rules);
     let cfg = Arc::new(Config::parse(&raw, std::path::Path::new("cohort.toml")).expect("cohort config"));
     let clock = ManualClock::new(START);
     let mut core = Core::load(cfg, clock.clone(), store.clone(), Arc::new(Notify::new()))

@@ -299,13 +299,13 @@ impl Report {
         );
         let _ = writeln!(
             s,
-            "| incidents those raises opened or joined (one per patient at a time) | {} | |",
-            self.incidents
+            "| … of which outside any labelled episode | {} | {} |",
+            self.hearth_false, self.naive_false
         );
         let _ = writeln!(
             s,
-            "| … of which outside any labelled episode | {} | {} |",
-            self.hearth_false, self.naive_false
+            "| incidents the raises opened or joined (one per patient at a time) | {} | |",
+            self.incidents
         );
         let _ = writeln!(
             s,
