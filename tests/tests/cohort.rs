@@ -103,8 +103,14 @@ fn threshold_rules_ride_out_single_spikes_the_naive_baseline_alerts_on() {
             .map(|(_, n)| n)
             .sum();
         let naive = r.naive_false_causes.get(fault).copied().unwrap_or(0);
-        assert!(naive > 0, "the naive baseline alerts on {fault}: the fault is in the data");
-        assert!(hearth * 10 <= naive, "{fault}: Hearth {hearth}, naive {naive}");
+        assert!(
+            naive > 0,
+            "the naive baseline alerts on {fault}: the fault is in the data"
+        );
+        assert!(
+            hearth * 10 <= naive,
+            "{fault}: Hearth {hearth}, naive {naive}"
+        );
     }
 }
 
@@ -137,20 +143,41 @@ fn rule_families() {
         .enable_all()
         .build()
         .expect("runtime");
-    println!("| rules | episodes detected | median onset → alert | clinical raises | of which false | ratio to naive |");
+    println!(
+        "| rules | episodes detected | median onset → alert | clinical raises | of which false | ratio to naive |"
+    );
     println!("|---|---|---|---|---|---|");
     for (name, rules) in [
         ("thresholds + NEWS2 + trends (as configured)", Rules::ALL),
-        ("thresholds + NEWS2", Rules { news2: true, trends: false }),
-        ("thresholds + trends", Rules { news2: false, trends: true }),
-        ("thresholds only", Rules { news2: false, trends: false }),
+        (
+            "thresholds + NEWS2",
+            Rules {
+                news2: true,
+                trends: false,
+            },
+        ),
+        (
+            "thresholds + trends",
+            Rules {
+                news2: false,
+                trends: true,
+            },
+        ),
+        (
+            "thresholds only",
+            Rules {
+                news2: false,
+                trends: false,
+            },
+        ),
     ] {
         let r = Report::new(&cohort, rt.block_on(drive::run(&cohort, rules)));
         println!(
             "| {name} | {} / {} | {} | {} | {} | {:.2} |",
             r.episodes.len() - r.missed().len(),
             r.episodes.len(),
-            r.hearth_median_h().map_or("–".into(), |h| format!("{h:.1} h")),
+            r.hearth_median_h()
+                .map_or("–".into(), |h| format!("{h:.1} h")),
             r.hearth_raises,
             r.hearth_false,
             r.hearth_raises as f64 / r.naive_alerts.max(1) as f64

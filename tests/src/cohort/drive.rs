@@ -134,11 +134,20 @@ pub fn config(c: &Cohort, rules: Rules) -> String {
     );
     for p in c.patients.iter().filter(|p| p.continuous) {
         // A continuous oximeter is expected every 5 min; silent after three missed intervals.
-        let _ = writeln!(s, "[[devices]]\nid = \"{}\"\nexpected_every_s = 300", p.oximeter());
+        let _ = writeln!(
+            s,
+            "[[devices]]\nid = \"{}\"\nexpected_every_s = 300",
+            p.oximeter()
+        );
     }
     for p in &c.patients {
         let devices: Vec<String> = p.devices().iter().map(|d| format!("\"{d}\"")).collect();
-        let _ = writeln!(s, "[[patients]]\nid = \"{}\"\ndevices = [{}]", p.id, devices.join(", "));
+        let _ = writeln!(
+            s,
+            "[[patients]]\nid = \"{}\"\ndevices = [{}]",
+            p.id,
+            devices.join(", ")
+        );
         if p.profile == Profile::Respiratory {
             s.push_str(CONTINUOUS_SPO2);
         }
@@ -211,7 +220,8 @@ pub async fn run(c: &Cohort, rules: Rules) -> Run {
         .await
         .expect("open store");
     let raw = config(c, rules);
-    let cfg = Arc::new(Config::parse(&raw, std::path::Path::new("cohort.toml")).expect("cohort config"));
+    let cfg =
+        Arc::new(Config::parse(&raw, std::path::Path::new("cohort.toml")).expect("cohort config"));
     let clock = ManualClock::new(START);
     let mut core = Core::load(cfg, clock.clone(), store.clone(), Arc::new(Notify::new()))
         .await

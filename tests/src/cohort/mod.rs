@@ -7,5 +7,5 @@
 //! --nocapture` prints the full report for 50 patients × 30 days.
 
 pub mod drive;
-pub mod synth;
 pub mod report;
+pub mod synth;

@@ -84,7 +84,8 @@ fn profile(c: &Cohort, p: usize) -> String {
 }
 
 fn fault(n: Option<Noise>) -> String {
-    n.map_or("none (physiological noise)", Noise::as_str).to_string()
+    n.map_or("none (physiological noise)", Noise::as_str)
+        .to_string()
 }
 
 impl Report {
@@ -171,10 +172,14 @@ impl Report {
         for s in &c.sent {
             let limits = c.patients[s.patient].limits();
             for &(code, sample) in &s.obs {
-                let Sample::Number(v, _) = sample else { continue };
+                let Sample::Number(v, _) = sample else {
+                    continue;
+                };
                 for &(lc, below, limit) in limits.iter().filter(|l| l.0 == code) {
                     let breach = if below { v < limit } else { v > limit };
-                    let was = breaching.insert((s.patient, lc, below), breach).unwrap_or(false);
+                    let was = breaching
+                        .insert((s.patient, lc, below), breach)
+                        .unwrap_or(false);
                     if !breach {
                         continue;
                     }
@@ -186,7 +191,10 @@ impl Report {
                     naive.push((s.patient, s.delivered, format!("{code}_{dir}_{limit:.1}")));
                     if c.episode_at(s.patient, s.taken).is_none() {
                         r.naive_false += 1;
-                        r.false_by_profile.entry(profile(c, s.patient)).or_default().1 += 1;
+                        r.false_by_profile
+                            .entry(profile(c, s.patient))
+                            .or_default()
+                            .1 += 1;
                         *r.naive_false_causes.entry(fault(s.noise)).or_default() += 1;
                     }
                 }
@@ -229,7 +237,10 @@ impl Report {
     }
 
     pub fn missed(&self) -> Vec<&EpisodeResult> {
-        self.episodes.iter().filter(|e| e.hearth.is_none()).collect()
+        self.episodes
+            .iter()
+            .filter(|e| e.hearth.is_none())
+            .collect()
     }
 
     fn median_h(&self, pick: impl Fn(&EpisodeResult) -> Option<&Catch>) -> Option<f64> {
@@ -269,14 +280,12 @@ impl Report {
         let _ = writeln!(
             s,
             "Cohort: {} patients × {} days ({} patient-days), {} readings sent, {} stored, {} labelled episodes.\n",
-            self.patients,
-            self.days,
-            pd,
-            self.readings,
-            self.run.readings_stored,
-            n
+            self.patients, self.days, pd, self.readings, self.run.readings_stored, n
         );
-        let _ = writeln!(s, "| | Hearth | naive per-reading thresholds |\n|---|---|---|");
+        let _ = writeln!(
+            s,
+            "| | Hearth | naive per-reading thresholds |\n|---|---|---|"
+        );
         let _ = writeln!(
             s,
             "| episodes detected | {} / {n} | {} / {n} |",
@@ -376,19 +385,31 @@ impl Report {
                 fmt_dur(e.end - e.onset)
             );
         }
-        let _ = writeln!(s, "\n| Hearth rule | raises during episodes | raises outside |\n|---|---|---|");
+        let _ = writeln!(
+            s,
+            "\n| Hearth rule | raises during episodes | raises outside |\n|---|---|---|"
+        );
         for (rule, (d, o)) in &self.hearth_by_rule {
             let _ = writeln!(s, "| {rule} | {d} | {o} |");
         }
-        let _ = writeln!(s, "\n| Hearth false alert: rule | triggering reading's fault | alerts |\n|---|---|---|");
+        let _ = writeln!(
+            s,
+            "\n| Hearth false alert: rule | triggering reading's fault | alerts |\n|---|---|---|"
+        );
         for ((rule, why), k) in &self.hearth_false_causes {
             let _ = writeln!(s, "| {rule} | {why} | {k} |");
         }
-        let _ = writeln!(s, "\n| false alerts by patient profile | Hearth | naive |\n|---|---|---|");
+        let _ = writeln!(
+            s,
+            "\n| false alerts by patient profile | Hearth | naive |\n|---|---|---|"
+        );
         for (p, (h, n)) in &self.false_by_profile {
             let _ = writeln!(s, "| {p} | {h} | {n} |");
         }
-        let _ = writeln!(s, "\n| naive false alert: reading's fault | alerts |\n|---|---|");
+        let _ = writeln!(
+            s,
+            "\n| naive false alert: reading's fault | alerts |\n|---|---|"
+        );
         for (why, k) in &self.naive_false_causes {
             let _ = writeln!(s, "| {why} | {k} |");
         }

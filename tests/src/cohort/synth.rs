@@ -509,7 +509,12 @@ fn make_episode(
             let ramp = hours(rng, 6.0 * 24.0, 7.0 * 24.0);
             (
                 // Down to 89.5–91 % whatever the baseline: a drift that matters, not one lost in the noise.
-                vec![eff(Param::Spo2, between(rng, 89.5, 91.0) - base.spo2, onset, ramp)],
+                vec![eff(
+                    Param::Spo2,
+                    between(rng, 89.5, 91.0) - base.spo2,
+                    onset,
+                    ramp,
+                )],
                 onset + ramp + DAY,
                 2 * DAY,
             )
@@ -518,7 +523,12 @@ fn make_episode(
             let ramp = hours(rng, 6.0 * 24.0, 7.0 * 24.0);
             (
                 // Up to 116–124 /min whatever the baseline.
-                vec![eff(Param::Hr, between(rng, 116.0, 124.0) - base.hr, onset, ramp)],
+                vec![eff(
+                    Param::Hr,
+                    between(rng, 116.0, 124.0) - base.hr,
+                    onset,
+                    ramp,
+                )],
                 onset + ramp + DAY,
                 2 * DAY,
             )
@@ -608,7 +618,9 @@ pub fn generate(spec: Spec) -> Cohort {
     let mut rng = StdRng::seed_from_u64(spec.seed);
     let patients: Vec<Patient> = (0..spec.patients)
         .map(|i| {
-            let mut r = StdRng::seed_from_u64(spec.seed ^ (0x9E37_79B9_7F4A_7C15u64.wrapping_mul(i as u64 + 1)));
+            let mut r = StdRng::seed_from_u64(
+                spec.seed ^ (0x9E37_79B9_7F4A_7C15u64.wrapping_mul(i as u64 + 1)),
+            );
             make_patient(i, spec.patients, &mut r)
         })
         .collect();
@@ -710,7 +722,12 @@ impl PatientSim<'_> {
 
     /// Pushes a reading; on the patient's card an abnormal value is re-checked after about five minutes (the
     /// instruction home-monitoring patients are given), so a spot reading outside the limits is followed by a repeat.
-    fn spot(&mut self, device: String, t: Millis, make: fn(&mut Self, Millis) -> (Vec<(Code, Sample)>, Option<Noise>)) {
+    fn spot(
+        &mut self,
+        device: String,
+        t: Millis,
+        make: fn(&mut Self, Millis) -> (Vec<(Code, Sample)>, Option<Noise>),
+    ) {
         let (obs, noise) = make(self, t);
         let abnormal = self.breaches(&obs);
         self.push(device.clone(), t, obs, noise);
@@ -721,7 +738,13 @@ impl PatientSim<'_> {
         }
     }
 
-    fn push(&mut self, device: String, taken: Millis, obs: Vec<(Code, Sample)>, mut noise: Option<Noise>) {
+    fn push(
+        &mut self,
+        device: String,
+        taken: Millis,
+        obs: Vec<(Code, Sample)>,
+        mut noise: Option<Noise>,
+    ) {
         let mut delivered = taken + 5_000;
         let mut device_time = taken;
         let kind = device.split('-').next().unwrap_or_default();
@@ -772,11 +795,13 @@ impl PatientSim<'_> {
             if progress >= 0.4 && chance(self.rng, 0.6) {
                 signs.push(SoftSign::NotUsualSelf);
                 signs.push(match e.kind {
-                    EpisodeKind::Infection | EpisodeKind::MildInfection => SoftSign::EatingDrinkingLess,
-                    EpisodeKind::Hypotension => SoftSign::SkinChanged,
-                    EpisodeKind::HeartFailure | EpisodeKind::CopdExacerbation | EpisodeKind::Spo2Drift => {
-                        SoftSign::BreathingChanged
+                    EpisodeKind::Infection | EpisodeKind::MildInfection => {
+                        SoftSign::EatingDrinkingLess
                     }
+                    EpisodeKind::Hypotension => SoftSign::SkinChanged,
+                    EpisodeKind::HeartFailure
+                    | EpisodeKind::CopdExacerbation
+                    | EpisodeKind::Spo2Drift => SoftSign::BreathingChanged,
                     EpisodeKind::HeartRateDrift => SoftSign::LessMobile,
                 });
             }
@@ -820,7 +845,10 @@ impl PatientSim<'_> {
         // Motion artefact on 4 % of spot readings: half flagged by the device (invalid), half a plain low number.
         if chance(self.rng, 0.04) {
             if chance(self.rng, 0.5) {
-                let obs = vec![(Code::Spo2, Sample::Invalid), (Code::HeartRate, Sample::Invalid)];
+                let obs = vec![
+                    (Code::Spo2, Sample::Invalid),
+                    (Code::HeartRate, Sample::Invalid),
+                ];
                 return (obs, Some(Noise::MotionInvalid));
             }
             spo2 = between(self.rng, 80.0, 91.0);
@@ -831,7 +859,10 @@ impl PatientSim<'_> {
             noise = Some(Noise::Exertion);
         }
         (
-            vec![(Code::Spo2, int(spo2.min(100.0))), (Code::HeartRate, int(hr))],
+            vec![
+                (Code::Spo2, int(spo2.min(100.0))),
+                (Code::HeartRate, int(hr)),
+            ],
             noise,
         )
     }
@@ -876,7 +907,10 @@ impl PatientSim<'_> {
             temp += between(self.rng, 1.2, 1.6);
             noise = Some(Noise::ThermometerHigh);
         }
-        (vec![(Code::Temp, Sample::Number(round_to(temp, 1), 1))], noise)
+        (
+            vec![(Code::Temp, Sample::Number(round_to(temp, 1), 1))],
+            noise,
+        )
     }
 
     fn breaths(&mut self, t: Millis) -> (Vec<(Code, Sample)>, Option<Noise>) {
@@ -937,7 +971,10 @@ impl PatientSim<'_> {
             // 1.5 % of readings flagged invalid (poor signal); artefact dips start on 0.7 % and each goes on to the
             // next 5-minute summary with probability 0.2 (a fidgeting hand, a cold finger).
             if dip_left == 0 && chance(self.rng, 0.015) {
-                let obs = vec![(Code::Spo2, Sample::Invalid), (Code::HeartRate, Sample::Invalid)];
+                let obs = vec![
+                    (Code::Spo2, Sample::Invalid),
+                    (Code::HeartRate, Sample::Invalid),
+                ];
                 self.push(device.clone(), t, obs, Some(Noise::MotionInvalid));
                 continue;
             }
@@ -953,7 +990,10 @@ impl PatientSim<'_> {
                 hr += normal(self.rng, 12.0);
                 noise = Some(Noise::MotionArtefact);
             }
-            let obs = vec![(Code::Spo2, int(spo2.min(100.0))), (Code::HeartRate, int(hr))];
+            let obs = vec![
+                (Code::Spo2, int(spo2.min(100.0))),
+                (Code::HeartRate, int(hr)),
+            ];
             self.push(device.clone(), t, obs, noise);
         }
     }
