@@ -25,3 +25,12 @@ CREATE TABLE reminders (
     sent_at  INTEGER NOT NULL,
     PRIMARY KEY (patient, schedule, due_at)
 );
+
+-- Personal baselines sent by the community hub (agreed by a named clinician), applied over the configuration in
+-- the order received; the body is the message in the wire format.
+CREATE TABLE baselines (
+    id          TEXT    PRIMARY KEY,
+    patient     TEXT    NOT NULL,
+    received_at INTEGER NOT NULL,
+    body        TEXT    NOT NULL
+);

@@ -154,8 +154,11 @@ pub struct Alerting {
     pub news2: bool,
     /// A value observed longer ago than this never fires a value rule.
     pub stale_after_s: u64,
-    /// An open clinical alert nobody acknowledged within this is escalated.
+    /// An open high or medium clinical alert nobody acknowledged within this is escalated (and again each time).
     pub escalate_after_s: u64,
+    /// The same for low-priority clinical alerts (soft signs, a missed reading): slower, so they do not page
+    /// anyone every quarter of an hour.
+    pub escalate_low_after_s: u64,
     pub battery_low_pct: f64,
     /// How often timers (silence, escalation, retention) are evaluated.
     pub tick_ms: u64,
@@ -167,6 +170,7 @@ impl Default for Alerting {
             news2: true,
             stale_after_s: 900,
             escalate_after_s: 900,
+            escalate_low_after_s: 4 * 3600,
             battery_low_pct: 15.0,
             tick_ms: 1000,
         }
@@ -454,6 +458,7 @@ impl Config {
             );
         }
         self.clinical.trends.validate()?;
+        self.clinical.news2_freshness.validate()?;
         Ok(())
     }
 

@@ -65,6 +65,8 @@ pub enum CoreInput {
     Action(ActionMessage),
     /// A carer's or patient's check-in.
     Checkin(CheckinInbound),
+    /// A personal baseline agreed in the community hub.
+    Baseline(hearth_protocol::json::BaselineMessage),
     UpstreamLink {
         up: bool,
         at: Millis,
@@ -129,10 +131,12 @@ impl<C: Clock> Core<C> {
             .filter_map(|(p, k, s)| serde_json::from_str(&s).ok().map(|g| ((p, k), g)))
             .collect();
         let started_at = clock.now_ms();
-        let (clinic, news2_inputs) = clinical::Clinic::load(&cfg, &store, started_at).await?;
+        let (mut clinic, news2_inputs) = clinical::Clinic::load(&cfg, &store, started_at).await?;
+        let mut rules = RuleBook::from_config(&cfg);
+        clinic.load_baselines(&store, &mut rules).await?;
         Ok(Core {
             registry: Registry::from_config(&cfg),
-            rules: Arc::new(RuleBook::from_config(&cfg)),
+            rules: Arc::new(rules),
             cfg,
             clock,
             store,
@@ -225,6 +229,7 @@ impl<C: Clock> Core<C> {
                     batch.delivery.push(d);
                 }
                 CoreInput::Action(a) => self.apply_action(a, now, &mut batch),
+                CoreInput::Baseline(b) => self.baseline(b, now, &mut batch),
                 CoreInput::Checkin(mut c) => {
                     let ack = c.ack.take();
                     self.checkin(c, now, &mut batch).await?;
@@ -628,7 +633,8 @@ impl<C: Clock> Core<C> {
         }
         let scale = self.news2_scale(patient);
         let inputs = self.news2_inputs.entry(patient.to_string()).or_default();
-        let score = news2::score(inputs, scale, now, &news2::Freshness::default());
+        let freshness = self.cfg.clinical.news2_freshness.windows();
+        let score = news2::score(inputs, scale, now, &freshness);
         self.news2_scored(patient, &score, now, batch);
         let raised = self.clinic.monitoring_raised(patient, now);
         let severity = score
@@ -779,7 +785,13 @@ impl<C: Clock> Core<C> {
                 );
             }
         }
-        let escalate_ms = (self.cfg.alerting.escalate_after_s as Millis) * 1000;
+        let escalate_ms = |sev: Severity| {
+            let s = match sev {
+                Severity::Low => self.cfg.alerting.escalate_low_after_s,
+                _ => self.cfg.alerting.escalate_after_s,
+            };
+            (s as Millis) * 1000
+        };
         let due: Vec<_> = self
             .open
             .iter()
@@ -791,7 +803,7 @@ impl<C: Clock> Core<C> {
             .filter(|(_, a)| {
                 let due = match a.snoozed_until {
                     Some(until) if a.updated_at < until => until,
-                    _ => a.updated_at + escalate_ms,
+                    _ => a.updated_at + escalate_ms(a.severity),
                 };
                 now >= due
             })

@@ -27,6 +27,8 @@ pub const CHECKINS_DUPLICATE: &str = "hearth_checkins_duplicate_total";
 pub const TRENDS_DETECTED: &str = "hearth_trends_detected_total";
 pub const REMINDERS_SENT: &str = "hearth_reminders_sent_total";
 pub const NOTICES_DROPPED: &str = "hearth_notices_dropped_total";
+pub const BASELINES_APPLIED: &str = "hearth_baselines_applied_total";
+pub const BASELINES_REFUSED: &str = "hearth_baselines_refused_total";
 pub const ALERTS_FLAPPING: &str = "hearth_alerts_flapping_total";
 
 /// Human-readable logs by default, JSON on request; `RUST_LOG` filters.

@@ -106,6 +106,7 @@ pub async fn run(
     let (ev_tx, mut ev_rx) = mpsc::channel::<LinkEvent>(256);
     let ack_topic = json::ack_topic(&cfg.upstream.topic_prefix, &cfg.home.id);
     let action_topic = json::action_topic(&cfg.upstream.topic_prefix, &cfg.home.id);
+    let baseline_topic = json::baseline_topic(&cfg.upstream.topic_prefix, &cfg.home.id);
     let poll_shutdown = shutdown.clone();
     let poll = tokio::spawn(async move {
         let mut backoff = Backoff::default();
@@ -167,7 +168,7 @@ pub async fn run(
                     tracing::info!("community hub connected");
                     p.connected = true;
                     metrics::gauge!(m::UPSTREAM_CONNECTED).set(1.0);
-                    let subs = [&ack_topic, &action_topic]
+                    let subs = [&ack_topic, &action_topic, &baseline_topic]
                         .map(|t| rumqttc::SubscribeFilter::new(t.clone(), QoS::AtLeastOnce));
                     if let Err(e) = p.client.try_subscribe_many(subs) {
                         tracing::error!(error = %e, "cannot subscribe to acknowledgements and actions");
@@ -192,6 +193,9 @@ pub async fn run(
                     p.on_ack(&payload, clock.now_ms()).await
                 }
                 Some(LinkEvent::Message(topic, payload)) if topic == action_topic => p.on_action(&payload).await,
+                Some(LinkEvent::Message(topic, payload)) if topic == baseline_topic => {
+                    p.on_baseline(&payload).await
+                }
                 Some(LinkEvent::Message(topic, _)) => tracing::warn!(%topic, "message on an unexpected topic"),
                 Some(LinkEvent::Sent(pkid)) => {
                     if let Some(outbox) = p.sent_fifo.pop_front() {
@@ -330,6 +334,18 @@ impl Publisher {
             Err(e) => {
                 metrics::counter!(m::UPSTREAM_MESSAGES_REJECTED, "topic" => "actions").increment(1);
                 tracing::warn!(error = %e, "malformed action from the community hub");
+            }
+        }
+    }
+
+    /// A personal baseline agreed in the dashboard: applied by the core, which owns the rule book.
+    async fn on_baseline(&mut self, payload: &[u8]) {
+        match json::parse_baseline(payload) {
+            Ok(b) => self.report(CoreInput::Baseline(b)).await,
+            Err(e) => {
+                metrics::counter!(m::UPSTREAM_MESSAGES_REJECTED, "topic" => "baselines")
+                    .increment(1);
+                tracing::warn!(error = %e, "malformed baseline from the community hub");
             }
         }
     }

@@ -1059,7 +1059,9 @@ fn ser_opt_time<S: Serializer>(ms: &Option<i64>, s: S) -> Result<S::Ok, S::Error
 }
 
 // After the macros above: textual scope.
+mod baseline;
 mod checkin;
+pub use baseline::{BaselineMessage, baseline_topic, parse_baseline};
 pub use checkin::{
     CheckinMessage, Consciousness, MAX_NOTE, MAX_OXYGEN_L_MIN, MAX_SOFT_SIGNS, Reporter, SoftSign,
     checkin_topic, parse_checkin, parse_checkin_topic,

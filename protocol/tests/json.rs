@@ -1063,6 +1063,7 @@ fn parse_kind(kind: &str, payload: &[u8]) -> Result<Value, JsonError> {
         "heartbeat" => serde_json::to_value(parse_heartbeat(payload)?).unwrap(),
         "action" => serde_json::to_value(parse_action(payload)?).unwrap(),
         "checkin" => serde_json::to_value(parse_checkin(payload)?).unwrap(),
+        "baseline" => serde_json::to_value(parse_baseline(payload)?).unwrap(),
         other => panic!("unknown example kind {other}"),
     })
 }
@@ -1073,7 +1074,15 @@ fn documented_examples_parse_and_match_their_schema() {
     let kinds: BTreeSet<&str> = examples.iter().map(|(k, _)| k.as_str()).collect();
     assert_eq!(
         kinds,
-        BTreeSet::from(["ack", "action", "alert", "checkin", "heartbeat", "reading"])
+        BTreeSet::from([
+            "ack",
+            "action",
+            "alert",
+            "baseline",
+            "checkin",
+            "heartbeat",
+            "reading"
+        ])
     );
     for (kind, body) in &examples {
         let reparsed = parse_kind(kind, body.as_bytes())
@@ -1554,4 +1563,74 @@ fn checkin_reports_consciousness_oxygen_and_soft_signs_and_refuses_nonsense() {
     assert_eq!(checkin_topic("hub", "p-1"), "hub/checkins/p-1");
     assert_eq!(parse_checkin_topic("hub", "hub/checkins/p-1"), Some("p-1"));
     assert_eq!(parse_checkin_topic("hub", "hub/checkins/p/1"), None);
+}
+
+#[test]
+fn baseline_needs_one_direction_a_clinician_and_a_reason() {
+    let schema = schema("baseline");
+    let full = json!({"baseline_id": "b", "patient": "p", "code": "spo2", "below": 88, "above": null,
+        "severity": "high", "for_s": 60, "hysteresis": 1, "agreed_by": "Dr B", "agreed_at": "2026-11-23T09:30:00Z",
+        "reason": "r", "until": "2027-01-01T00:00:00Z", "revoke": false});
+    assert_eq!(
+        keys(&schema["properties"]),
+        keys(&full),
+        "schema properties vs members"
+    );
+    validate(&schema, &full, "baseline").unwrap();
+    let b = parse_baseline(full.to_string().as_bytes()).unwrap();
+    assert_eq!(b.threshold(), (88.0, true));
+    assert_eq!(b.severity, Some(Severity::High));
+    for member in [
+        "baseline_id",
+        "patient",
+        "code",
+        "agreed_by",
+        "agreed_at",
+        "reason",
+    ] {
+        let mut without = full.clone();
+        without.as_object_mut().unwrap().remove(member);
+        let e = parse_baseline(without.to_string().as_bytes()).unwrap_err();
+        assert_eq!(e.as_str(), "missing_field", "{member}");
+        assert!(validate(&schema, &without, "baseline").is_err());
+    }
+    let mut both = full.clone();
+    both["above"] = json!(99);
+    assert_eq!(
+        parse_baseline(both.to_string().as_bytes())
+            .unwrap_err()
+            .as_str(),
+        "bad_field"
+    );
+    let mut neither = full.clone();
+    neither["below"] = Value::Null;
+    assert_eq!(
+        parse_baseline(neither.to_string().as_bytes())
+            .unwrap_err()
+            .as_str(),
+        "missing_field"
+    );
+    let mut no_severity = full.clone();
+    no_severity["severity"] = Value::Null;
+    assert_eq!(
+        parse_baseline(no_severity.to_string().as_bytes())
+            .unwrap_err()
+            .as_str(),
+        "missing_field"
+    );
+    no_severity["revoke"] = json!(true);
+    assert!(
+        parse_baseline(no_severity.to_string().as_bytes())
+            .unwrap()
+            .revoke,
+        "a withdrawal needs no severity"
+    );
+    let mut blank = full.clone();
+    blank["agreed_by"] = json!("  ");
+    assert_eq!(
+        parse_baseline(blank.to_string().as_bytes())
+            .unwrap_err()
+            .as_str(),
+        "bad_field"
+    );
 }

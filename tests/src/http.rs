@@ -1,4 +1,4 @@
-//! A minimal HTTP/1.1 GET client for the hub's loopback API (no TLS, no keep-alive, one request per connection),
+//! A minimal HTTP/1.1 GET/POST client for the hub's loopback API (no TLS, no keep-alive, one request per connection),
 //! and a reader for the Prometheus text format of `/metrics`.
 
 use std::net::SocketAddr;
@@ -28,12 +28,28 @@ pub async fn get(addr: SocketAddr, path: &str) -> Result<Response, String> {
         .map_err(|_| format!("GET {path}: timed out"))?
 }
 
+/// POST a JSON `body` to `path` on `addr` (5 s timeout).
+pub async fn post_json(addr: SocketAddr, path: &str, body: &str) -> Result<Response, String> {
+    let req = format!(
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    tokio::time::timeout(Duration::from_secs(5), request(addr, req))
+        .await
+        .map_err(|_| format!("POST {path}: timed out"))?
+}
+
 async fn get_inner(addr: SocketAddr, path: &str) -> Result<Response, String> {
+    let req =
+        format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nAccept: */*\r\n\r\n");
+    request(addr, req).await
+}
+
+async fn request(addr: SocketAddr, req: String) -> Result<Response, String> {
     let mut s = TcpStream::connect(addr)
         .await
         .map_err(|e| format!("connect {addr}: {e}"))?;
-    let req =
-        format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nAccept: */*\r\n\r\n");
     s.write_all(req.as_bytes())
         .await
         .map_err(|e| format!("write: {e}"))?;

@@ -52,6 +52,8 @@ pub struct AlertMessage {
     pub message: Option<String>,
     #[serde(default)]
     pub details: Option<serde_json::Value>,
+    #[serde(default)]
+    pub incident: Option<String>,
 }
 
 impl AlertMessage {

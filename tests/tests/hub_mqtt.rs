@@ -48,6 +48,7 @@ on_both_brokers!(
     board_frames_are_authenticated_acknowledged_and_replays_refused,
     a_nurse_acknowledgement_reaches_the_home_and_comes_back_as_a_revision,
     no_patient_identifier_appears_in_logs_or_metric_labels,
+    a_carer_check_in_by_mqtt_or_http_raises_soft_signs_with_an_sbard_handover,
 );
 
 /// p-1 wears dev-1, p-2 wears dev-2, dev-3 is known but bound to nobody.
@@ -942,4 +943,64 @@ async fn nurse_acknowledges(rig: &Rig, alert_id: &str, action_id: &str) {
         )
         .await
         .unwrap();
+}
+
+async fn a_carer_check_in_by_mqtt_or_http_raises_soft_signs_with_an_sbard_handover(
+    via: SensorsVia,
+) {
+    let rig = Rig::start(via, base).await;
+    let at = hearth_tests::time_fmt::rfc3339(now_plus_s(-5));
+    let body = json!({"checkin_id": "ci-1", "reporter": "carer", "at": at,
+                      "soft_signs": ["not_usual_self", "more_sleepy"], "note": "slept all morning"});
+    let tag = hearth_tests::sensors::Tag {
+        device: "checkin-p-1".into(),
+        seq: 1,
+    };
+    rig.sensors.publish_raw(
+        "hub/checkins/p-1",
+        body.to_string().into_bytes(),
+        tag.clone(),
+    );
+    rig.sensors.wait_acked(&tag, 1, T).await;
+    let soft = rig
+        .receiver
+        .wait_for_alert(T, |a| a.patient == "p-1" && a.rule == "soft_signs")
+        .await;
+    assert_eq!(soft.severity, "low");
+    assert_eq!(soft.kind, "clinical");
+    let details = soft.details.clone().expect("details");
+    assert_eq!(
+        details["soft_signs"],
+        json!(["not_usual_self", "more_sleepy"])
+    );
+    let sbard = details["sbard"]["text"].as_str().unwrap();
+    assert!(sbard.contains("more sleepy than usual"), "{sbard}");
+    assert!(
+        soft.incident.is_some(),
+        "a clinical alert belongs to an incident"
+    );
+
+    // The same through the local HTTP API (the home tablet): answered after commit; refusals say why.
+    let addr = rig.hub.http_addr();
+    let body = json!({"checkin_id": "ci-2", "reporter": "patient", "at": at, "soft_signs": []});
+    let r = http::post_json(addr, "/api/checkins/p-2", &body.to_string())
+        .await
+        .unwrap();
+    assert_eq!(r.status, 202, "{}", r.body);
+    let r = http::post_json(addr, "/api/checkins/p-9", &body.to_string())
+        .await
+        .unwrap();
+    assert_eq!(r.status, 404);
+    let r = http::post_json(
+        addr,
+        "/api/checkins/p-1",
+        r#"{"checkin_id":"x","reporter":"carer"}"#,
+    )
+    .await
+    .unwrap();
+    assert_eq!((r.status, r.body.as_str()), (422, "missing_field: `at`"));
+    rig.wait_metric("hearth_checkins_received_total", &[], |v| v == 2.0)
+        .await;
+    rig.wait_metric("hearth_checkins_refused_total", &[], |v| v == 1.0)
+        .await;
 }

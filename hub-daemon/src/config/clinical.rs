@@ -22,6 +22,73 @@ pub struct Clinical {
     /// of its learned intervals.
     pub learned_silence_intervals: u32,
     pub trends: Trends,
+    /// How old each NEWS2 parameter may be and still be scored.
+    pub news2_freshness: News2Freshness,
+}
+
+/// `[clinical.news2_freshness]`: per-parameter windows, seconds (see `docs/clinical-rules.md`, *Freshness*).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct News2Freshness {
+    pub resp_rate_s: u64,
+    pub spo2_s: u64,
+    pub air_or_oxygen_s: u64,
+    pub bp_sys_s: u64,
+    pub pulse_s: u64,
+    pub consciousness_s: u64,
+    pub temp_s: u64,
+}
+
+impl Default for News2Freshness {
+    fn default() -> Self {
+        let f = crate::rules::news2::Freshness::default();
+        let s = |ms: Millis| (ms / 1000) as u64;
+        News2Freshness {
+            resp_rate_s: s(f.resp_rate_ms),
+            spo2_s: s(f.spo2_ms),
+            air_or_oxygen_s: s(f.air_or_oxygen_ms),
+            bp_sys_s: s(f.bp_sys_ms),
+            pulse_s: s(f.pulse_ms),
+            consciousness_s: s(f.consciousness_ms),
+            temp_s: s(f.temp_ms),
+        }
+    }
+}
+
+impl News2Freshness {
+    /// The windows as the scoring function takes them.
+    pub fn windows(&self) -> crate::rules::news2::Freshness {
+        let ms = |s: u64| s as Millis * 1000;
+        crate::rules::news2::Freshness {
+            resp_rate_ms: ms(self.resp_rate_s),
+            spo2_ms: ms(self.spo2_s),
+            air_or_oxygen_ms: ms(self.air_or_oxygen_s),
+            bp_sys_ms: ms(self.bp_sys_s),
+            pulse_ms: ms(self.pulse_s),
+            consciousness_ms: ms(self.consciousness_s),
+            temp_ms: ms(self.temp_s),
+        }
+    }
+
+    pub(super) fn validate(&self) -> Result<(), (String, String)> {
+        for (k, v) in [
+            ("resp_rate_s", self.resp_rate_s),
+            ("spo2_s", self.spo2_s),
+            ("air_or_oxygen_s", self.air_or_oxygen_s),
+            ("bp_sys_s", self.bp_sys_s),
+            ("pulse_s", self.pulse_s),
+            ("consciousness_s", self.consciousness_s),
+            ("temp_s", self.temp_s),
+        ] {
+            if v == 0 || v > 7 * 24 * 3600 {
+                return Err((
+                    format!("clinical.news2_freshness.{k}"),
+                    "expected 1 s to 7 days".to_string(),
+                ));
+            }
+        }
+        Ok(())
+    }
 }
 
 impl Default for Clinical {
@@ -34,6 +101,7 @@ impl Default for Clinical {
             flap_quiet_s: 1800,
             learned_silence_intervals: 5,
             trends: Trends::default(),
+            news2_freshness: News2Freshness::default(),
         }
     }
 }

@@ -7,7 +7,7 @@
 
 use std::collections::{HashMap, HashSet, VecDeque};
 
-use hearth_protocol::json::{CheckinMessage, Consciousness, Severity, SoftSign};
+use hearth_protocol::json::{BaselineMessage, CheckinMessage, Consciousness, Severity, SoftSign};
 use hearth_protocol::{Code, Value};
 
 use super::{Core, NewAlert, Rejection};
@@ -19,8 +19,9 @@ use crate::rules::flap::Flap;
 use crate::rules::news2::{self, Acvpu, AirOrOxygen, Score};
 use crate::rules::sbard::{self, Facts};
 use crate::rules::schedule;
+use crate::rules::threshold::{RuleBook, Threshold};
 use crate::rules::trend::{self, Series};
-use crate::store::{CheckinRow, Store, StoreError, WriteBatch};
+use crate::store::{AlertEvent, CheckinRow, Store, StoreError, WriteBatch};
 use crate::telemetry as m;
 
 const MINUTE_MS: Millis = 60_000;
@@ -80,6 +81,10 @@ pub(super) struct Clinic {
     actions: HashMap<String, Vec<String>>,
     /// Bounded queue of notices for the home; drained by [`Core::take_notices`].
     notices: Vec<Notice>,
+    /// Ids of baselines from the community hub already applied (a resend is not applied twice).
+    baselines_seen: HashSet<String>,
+    /// Expired baselines the team has been told about this run.
+    expiry_told: HashSet<(String, String)>,
 }
 
 impl Clinic {
@@ -119,6 +124,21 @@ impl Clinic {
             c.reminders_sent.insert((patient, schedule, due_at));
         }
         Ok((c, inputs))
+    }
+
+    /// Applies the baselines the community hub sent before a restart over the configured rules.
+    pub(super) async fn load_baselines(
+        &mut self,
+        store: &Store,
+        rules: &mut RuleBook,
+    ) -> Result<(), StoreError> {
+        for (id, body) in store.baselines().await? {
+            if let Ok(b) = hearth_protocol::json::parse_baseline(body.as_bytes()) {
+                apply_baseline(rules, &b);
+            }
+            self.baselines_seen.insert(id);
+        }
+        Ok(())
     }
 
     fn note_value(&mut self, patient: &str, code: Code, v: f64, at: Millis, keep_ms: Millis) {
@@ -173,6 +193,18 @@ impl Clinic {
             .entry(alert_id.to_string())
             .or_default()
             .push(what);
+    }
+}
+
+/// Puts a baseline into the rule book (or withdraws one). The message was validated by [`Core::baseline`].
+fn apply_baseline(rules: &mut RuleBook, b: &BaselineMessage) {
+    let Some(code) = Code::from_name(&b.code) else {
+        return;
+    };
+    if b.revoke {
+        rules.remove_override(&b.patient, code, b.threshold().1);
+    } else if let Some(t) = Threshold::from_baseline(b) {
+        rules.set_override(&b.patient, t);
     }
 }
 
@@ -298,6 +330,40 @@ impl<C: Clock> Core<C> {
             self.news2_evaluate(&c.patient, None, now, batch);
         }
         Ok(())
+    }
+
+    /// A personal baseline from the community hub: validated, applied to the rule book, kept (so a restart keeps it)
+    /// and appended to the audit chain. One for an unknown patient or code is refused and counted.
+    pub(super) fn baseline(&mut self, b: BaselineMessage, now: Millis, batch: &mut WriteBatch) {
+        if self.clinic.baselines_seen.contains(&b.baseline_id) {
+            return;
+        }
+        let known_code = Code::from_name(&b.code).is_some();
+        if self.cfg.patient(&b.patient).is_none() || !known_code {
+            metrics::counter!(m::BASELINES_REFUSED).increment(1);
+            tracing::warn!(baseline = %b.baseline_id, "baseline for an unknown patient or code refused");
+            tracing::debug!(patient = %b.patient, code = %b.code, "refused baseline");
+            return;
+        }
+        self.clinic.baselines_seen.insert(b.baseline_id.clone());
+        apply_baseline(std::sync::Arc::make_mut(&mut self.rules), &b);
+        let body = serde_json::to_string(&b).unwrap_or_default();
+        batch
+            .baselines
+            .push((b.baseline_id.clone(), b.patient.clone(), now, body.clone()));
+        batch.events.push(AlertEvent {
+            alert_id: format!("baseline:{}", b.baseline_id),
+            rev: 0,
+            at: now,
+            event: if b.revoke {
+                "baseline_revoked"
+            } else {
+                "baseline_agreed"
+            },
+            detail: body,
+        });
+        metrics::counter!(m::BASELINES_APPLIED).increment(1);
+        tracing::info!(baseline = %b.baseline_id, revoke = b.revoke, "personal baseline applied");
     }
 
     /// Soft signs raise (or update) a low-priority alert asking for a full set of observations; "none noticed"
@@ -719,6 +785,7 @@ impl<C: Clock> Core<C> {
 
     /// Threshold raise with flap control: a group that keeps breaching is held open rather than raised anew.
     /// Returns true when the raise was absorbed by a held alert.
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn flap_raise(
         &mut self,
         k: &(String, String),
@@ -868,30 +935,21 @@ impl<C: Clock> Core<C> {
     /// A personal baseline past its `until` no longer applies (the rule book falls back to the default); the team is
     /// told once, so a clinician reviews it.
     fn expired_baselines(&mut self, now: Millis, batch: &mut WriteBatch) {
+        let rules = self.rules.clone();
         let cfg = self.cfg.clone();
         for p in &cfg.patients {
-            for r in &p.rules {
-                let Some(until) = r
-                    .until
-                    .as_deref()
-                    .and_then(|u| hearth_protocol::json::parse_rfc3339_millis(u).ok())
-                else {
+            for t in rules.own(&p.id) {
+                let Some(until) = t.until.filter(|u| now >= *u) else {
                     continue;
                 };
-                let key = format!("technical:baseline_expired:{}", r.display_name());
-                if now < until
-                    || self.is_open(&p.id, &key)
-                    || self.clinic.actions.contains_key(&key)
-                {
+                let key = format!("technical:baseline_expired:{}", t.name);
+                if !self.clinic.expiry_told.insert((p.id.clone(), key.clone())) {
                     continue;
                 }
-                // Remembered under the key so a resolved reminder is not raised again this run.
-                self.clinic.actions.insert(key.clone(), Vec::new());
                 let message = format!(
-                    "personal baseline {} (agreed by {}) expired {}; the default rule applies until a clinician reviews it",
-                    r.display_name(),
-                    r.agreed_by.as_deref().unwrap_or("?"),
-                    r.until.as_deref().unwrap_or("")
+                    "{} expired {}; the default rule applies until a clinician reviews it",
+                    t.describe(),
+                    hearth_protocol::json::format_rfc3339_millis(until)
                 );
                 self.raise(
                     &p.id,
@@ -938,15 +996,10 @@ impl<C: Clock> Core<C> {
                 n.reason.as_deref().unwrap_or("")
             ));
         }
-        for r in patient.map(|p| p.rules.as_slice()).unwrap_or_default() {
-            agreements.push(format!(
-                "personal threshold {} {} {} (agreed by {}: {})",
-                r.code,
-                if r.is_below() { "below" } else { "above" },
-                r.threshold(),
-                r.agreed_by.as_deref().unwrap_or("?"),
-                r.reason.as_deref().unwrap_or("")
-            ));
+        for t in self.rules.own(&a.patient) {
+            if t.until.is_none_or(|u| now < u) {
+                agreements.push(t.describe());
+            }
         }
         let mut vitals: Vec<(Code, f64, Millis)> = Vec::new();
         if let Some(i) = self.news2_inputs.get(&a.patient) {

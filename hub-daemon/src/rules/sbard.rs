@@ -241,7 +241,7 @@ mod tests {
         let now = 1_795_000_000_000;
         let inputs = Inputs {
             spo2: Some(Observed::new(91.0, now)),
-            pulse: Some(Observed::new(112.0, now)),
+            pulse: Some(Observed::new(95.0, now)),
             resp_rate: Some(Observed::new(22.0, now)),
             ..Inputs::default()
         };

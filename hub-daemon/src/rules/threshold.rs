@@ -28,6 +28,8 @@ pub struct Threshold {
     pub hysteresis: f64,
     /// A personal baseline stops applying at this time (UTC ms).
     pub until: Option<Millis>,
+    /// For a personal baseline: who agreed it and why, in words (for the SBARD background).
+    pub agreement: Option<String>,
 }
 
 impl Threshold {
@@ -44,7 +46,44 @@ impl Threshold {
                 .until
                 .as_deref()
                 .and_then(|u| hearth_protocol::json::parse_rfc3339_millis(u).ok()),
+            agreement: r
+                .agreed_by
+                .as_ref()
+                .map(|by| format!("agreed by {by}: {}", r.reason.as_deref().unwrap_or(""))),
         }
+    }
+
+    /// A personal baseline sent by the community hub.
+    pub fn from_baseline(b: &hearth_protocol::json::BaselineMessage) -> Option<Threshold> {
+        let code = Code::from_name(&b.code)?;
+        let (threshold, below) = b.threshold();
+        Some(Threshold {
+            name: format!(
+                "{}_{}_{}_personal",
+                b.code,
+                if below { "below" } else { "above" },
+                threshold
+            ),
+            code,
+            below,
+            threshold,
+            severity: b.severity?,
+            for_ms: (b.for_s.unwrap_or(0) as Millis).saturating_mul(1000),
+            hysteresis: b.hysteresis.unwrap_or(0.0),
+            until: b.until,
+            agreement: Some(format!("agreed by {}: {}", b.agreed_by, b.reason)),
+        })
+    }
+
+    /// `spo2 below 88 (agreed by …)`, for a nurse.
+    pub fn describe(&self) -> String {
+        format!(
+            "personal threshold {} {} {} ({})",
+            self.code.as_str(),
+            if self.below { "below" } else { "above" },
+            self.threshold,
+            self.agreement.as_deref().unwrap_or("default")
+        )
     }
 
     fn breached(&self, v: f64) -> bool {
@@ -98,6 +137,25 @@ impl RuleBook {
             })
             .collect();
         RuleBook { own, defaults }
+    }
+
+    /// Puts a baseline from the community hub in place of the patient's own rule of the same code and direction.
+    pub fn set_override(&mut self, patient: &str, t: Threshold) {
+        let own = self.own.entry(patient.to_string()).or_default();
+        own.retain(|r| !(r.code == t.code && r.below == t.below));
+        own.push(t);
+    }
+
+    /// Withdraws the patient's own rule of `code` and direction: the default applies again.
+    pub fn remove_override(&mut self, patient: &str, code: Code, below: bool) {
+        if let Some(own) = self.own.get_mut(patient) {
+            own.retain(|r| !(r.code == code && r.below == below));
+        }
+    }
+
+    /// The patient's own rules (personal baselines), expired ones included.
+    pub fn own(&self, patient: &str) -> &[Threshold] {
+        self.own.get(patient).map(Vec::as_slice).unwrap_or_default()
     }
 
     /// Rules for `patient` on `code` at `now`, grouped by direction (below first).
@@ -223,6 +281,7 @@ mod tests {
             for_ms: for_s * 1000,
             hysteresis: hyst,
             until: None,
+            agreement: None,
         }
     }
 

@@ -103,6 +103,8 @@ pub struct WriteBatch {
     pub checkins: Vec<CheckinRow>,
     /// (patient, schedule, due_at, sent_at) of reminders sent to the home.
     pub reminders: Vec<(String, String, Millis, Millis)>,
+    /// (id, patient, received_at, body) of personal baselines from the community hub.
+    pub baselines: Vec<(String, String, Millis, String)>,
 }
 
 /// A committed check-in.
@@ -129,6 +131,7 @@ impl WriteBatch {
             && self.delivery.is_empty()
             && self.checkins.is_empty()
             && self.reminders.is_empty()
+            && self.baselines.is_empty()
     }
 }
 
@@ -320,6 +323,17 @@ impl Store {
             .bind(schedule)
             .bind(due_at)
             .bind(sent_at)
+            .execute(&mut *tx)
+            .await?;
+        }
+        for (id, patient, received_at, body) in &b.baselines {
+            sqlx::query(
+                "INSERT OR IGNORE INTO baselines (id, patient, received_at, body) VALUES (?, ?, ?, ?)",
+            )
+            .bind(id)
+            .bind(patient)
+            .bind(received_at)
+            .bind(body)
             .execute(&mut *tx)
             .await?;
         }

@@ -116,6 +116,14 @@ impl Store {
             .collect())
     }
 
+    /// Personal baselines from the community hub in the order received: (id, body).
+    pub async fn baselines(&self) -> Result<Vec<(String, String)>, StoreError> {
+        let rows = sqlx::query("SELECT id, body FROM baselines ORDER BY received_at, rowid")
+            .fetch_all(&self.read)
+            .await?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+    }
+
     /// Reminders sent since `since`: (patient, schedule, due_at).
     pub async fn reminders_since(
         &self,
