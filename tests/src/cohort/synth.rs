@@ -666,6 +666,9 @@ fn number_and_order(sent: &mut [Sent]) {
     sent.sort_by(|a, b| (a.delivered, &a.device, a.seq).cmp(&(b.delivered, &b.device, b.seq)));
 }
 
+/// What one device reading measured, and the fault injected into it (if any).
+type Measured = (Vec<(Code, Sample)>, Option<Noise>);
+
 /// One patient's month.
 struct PatientSim<'a> {
     i: usize,
@@ -722,12 +725,7 @@ impl PatientSim<'_> {
 
     /// Pushes a reading; on the patient's card an abnormal value is re-checked after about five minutes (the
     /// instruction home-monitoring patients are given), so a spot reading outside the limits is followed by a repeat.
-    fn spot(
-        &mut self,
-        device: String,
-        t: Millis,
-        make: fn(&mut Self, Millis) -> (Vec<(Code, Sample)>, Option<Noise>),
-    ) {
+    fn spot(&mut self, device: String, t: Millis, make: fn(&mut Self, Millis) -> Measured) {
         let (obs, noise) = make(self, t);
         let abnormal = self.breaches(&obs);
         self.push(device.clone(), t, obs, noise);
@@ -837,7 +835,7 @@ impl PatientSim<'_> {
         });
     }
 
-    fn oximeter_spot(&mut self, t: Millis) -> (Vec<(Code, Sample)>, Option<Noise>) {
+    fn oximeter_spot(&mut self, t: Millis) -> Measured {
         let v = self.truth(t);
         let mut spo2 = v.spo2 + normal(self.rng, 0.8);
         let mut hr = v.hr + normal(self.rng, 3.0);
@@ -867,7 +865,7 @@ impl PatientSim<'_> {
         )
     }
 
-    fn cuff(&mut self, t: Millis) -> (Vec<(Code, Sample)>, Option<Noise>) {
+    fn cuff(&mut self, t: Millis) -> Measured {
         let v = self.truth(t);
         // 3 % cuff errors sent as NaN; 1 % a false low from a loose cuff.
         if chance(self.rng, 0.03) {
@@ -896,7 +894,7 @@ impl PatientSim<'_> {
         )
     }
 
-    fn thermometer(&mut self, t: Millis) -> (Vec<(Code, Sample)>, Option<Noise>) {
+    fn thermometer(&mut self, t: Millis) -> Measured {
         let v = self.truth(t);
         let mut temp = v.temp + normal(self.rng, 0.15);
         let mut noise = None;
@@ -913,7 +911,7 @@ impl PatientSim<'_> {
         )
     }
 
-    fn breaths(&mut self, t: Millis) -> (Vec<(Code, Sample)>, Option<Noise>) {
+    fn breaths(&mut self, t: Millis) -> Measured {
         let v = self.truth(t);
         let mut rr = v.rr + normal(self.rng, 1.2);
         let mut noise = None;
