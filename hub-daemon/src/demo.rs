@@ -2,9 +2,10 @@
 //!
 //! The daemon runs on its embedded MQTT endpoint and a fresh database; an in-process rumqttd stands in for the
 //! community hub's broker.
-//! A simulated home sends readings for three patients — one deteriorates, then recovers; one is a COPD patient whose
-//! low SpO2 is within the personal baseline a clinician agreed — and a stand-in community hub prints each alert as a
-//! community nurse would see it, and acknowledges it end to end.
+//! A simulated home sends readings for three patients — one deteriorates, then recovers, and her carer reports soft
+//! signs; one is a COPD patient whose low SpO2 is within the personal baseline a clinician agreed — and a stand-in
+//! community hub prints each alert (with its SBARD handover) as a community nurse would see it, and acknowledges it
+//! end to end.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -124,6 +125,12 @@ async fn community_hub(broker: SocketAddr, home: String, prefix: String, stop: C
                     continue;
                 };
                 println!("{}", nurse_line(&alert));
+                // A new clinical alert comes with its handover.
+                if alert.rev == 1
+                    && let Some(text) = alert.details["sbard"]["text"].as_str()
+                {
+                    println!("        {text}");
+                }
                 let ack = AckMessage {
                     acks: vec![AckedAlert {
                         id: alert.id.clone(),
@@ -206,6 +213,21 @@ async fn simulated_home(broker: SocketAddr, prefix: String, stop: CancellationTo
             let _ = client
                 .publish(
                     format!("{prefix}/readings/{device}"),
+                    QoS::AtLeastOnce,
+                    false,
+                    body,
+                )
+                .await;
+        }
+        if step == 8 {
+            // A carer notices what no sensor measures (RESTORE2 soft signs), and reports consciousness and oxygen,
+            // which completes p-0001's NEWS2.
+            let body = format!(
+                r#"{{"checkin_id":"demo-1","reporter":"carer","at":"{t}","consciousness":"alert","oxygen":false,"soft_signs":["not_usual_self","more_sleepy"],"note":"very tired this morning"}}"#
+            );
+            let _ = client
+                .publish(
+                    format!("{prefix}/checkins/p-0001"),
                     QoS::AtLeastOnce,
                     false,
                     body,

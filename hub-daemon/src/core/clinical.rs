@@ -71,7 +71,8 @@ struct Cadence {
 pub(super) struct Clinic {
     soft_signs: HashMap<String, SoftSigns>,
     series: HashMap<(String, Code), Series>,
-    news2_history: HashMap<String, VecDeque<(Millis, u8)>>,
+    /// Each patient's recent NEWS2 subscores, for the rising-score trend.
+    news2_history: HashMap<String, VecDeque<trend::ScoredAt>>,
     latest_news2: HashMap<String, Score>,
     flaps: HashMap<(String, String), Flap>,
     last_code_at: HashMap<(String, Code), Millis>,
@@ -627,12 +628,16 @@ impl<C: Clock> Core<C> {
         batch: &mut WriteBatch,
     ) {
         let window = self.cfg.clinical.trends.news2_rise_window_s as Millis * 1000;
+        let mut subscores = [None; 7];
+        for (slot, p) in subscores.iter_mut().zip(news2::Parameter::ALL) {
+            *slot = score.subscore(p).map(|s| s.score);
+        }
         let h = self
             .clinic
             .news2_history
             .entry(patient.to_string())
             .or_default();
-        h.push_back((now, score.total));
+        h.push_back((now, subscores));
         while h.front().is_some_and(|(t, _)| *t < now - window) {
             h.pop_front();
         }
@@ -648,17 +653,18 @@ impl<C: Clock> Core<C> {
         let cfg = self.cfg.clinical.trends.clone();
         let found = trend::news2_rising(&h, &cfg, active).map(|g| {
             format!(
-                "NEWS2 rose from {} to {} within {}",
+                "NEWS2 rose from {} to {} within {} (on the parameters scored both times)",
                 g.from,
                 g.to,
                 span(g.to_at - g.from_at)
             )
         });
+        // Low: the score alerts by its own band; a rise inside the low band needs attention, not a page.
         self.trend_finding(
             patient,
             key,
             "news2_rising",
-            Severity::Medium,
+            Severity::Low,
             found,
             now,
             batch,
@@ -1061,6 +1067,7 @@ impl<C: Clock> Core<C> {
 fn span(ms: Millis) -> String {
     let min = ms / MINUTE_MS;
     match min {
+        0 => "under a minute".to_string(),
         m if m < 120 => format!("{m} min"),
         m if m < 48 * 60 => format!("{} h", m / 60),
         m => format!("{} days", m / (24 * 60)),

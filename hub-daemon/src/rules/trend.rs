@@ -162,27 +162,40 @@ pub fn temperature_rising(s: &Series, now: Millis, cfg: &Trends, active: bool) -
     })
 }
 
-/// NEWS2 rising: the latest total is at least `news2_rise` above the lowest total in the window before it (one less
-/// while the alert is open). `history` is (time, total) in time order.
-pub fn news2_rising(history: &VecDeque<(Millis, u8)>, cfg: &Trends, active: bool) -> Option<Gain> {
+/// One NEWS2 score for the trend: its time and each parameter's subscore in chart order (`None`: not scored).
+pub type ScoredAt = (Millis, [Option<u8>; 7]);
+
+/// NEWS2 rising: compared like for like — on the parameters scored both then and now — the latest score is at
+/// least `news2_rise` above an earlier one in the window (one less while the alert is open), so a parameter scored
+/// for the first time, or one gone stale, is not a rise or a fall. Returns the largest such rise.
+pub fn news2_rising(history: &VecDeque<ScoredAt>, cfg: &Trends, active: bool) -> Option<Gain> {
     let &(at, latest) = history.back()?;
     let window = cfg.news2_rise_window_s as Millis * 1000;
-    let (from_at, lowest) = history
-        .iter()
-        .filter(|(t, _)| *t >= at - window && *t < at)
-        .min_by_key(|(_, v)| *v)
-        .copied()?;
     let need = if active {
         cfg.news2_rise.saturating_sub(1).max(1)
     } else {
         cfg.news2_rise
     };
-    (latest >= lowest + need).then_some(Gain {
-        from: lowest as f64,
-        to: latest as f64,
-        from_at,
-        to_at: at,
-    })
+    history
+        .iter()
+        .filter(|(t, _)| *t >= at - window && *t < at)
+        .filter_map(|(t, earlier)| {
+            let common = latest
+                .iter()
+                .zip(earlier)
+                .filter_map(|(l, e)| Some((u32::from((*l)?), u32::from((*e)?))));
+            let (now_sum, then_sum, n) =
+                common.fold((0, 0, 0), |(a, b, n), (l, e)| (a + l, b + e, n + 1));
+            (n > 0).then_some((*t, then_sum, now_sum))
+        })
+        .filter(|(_, then_sum, now_sum)| *now_sum >= then_sum + u32::from(need))
+        .max_by_key(|(t, then_sum, now_sum)| (now_sum - then_sum, -*t))
+        .map(|(from_at, from, to)| Gain {
+            from: from as f64,
+            to: to as f64,
+            from_at,
+            to_at: at,
+        })
 }
 
 #[cfg(test)]
@@ -284,16 +297,37 @@ mod tests {
     #[test]
     fn news2_rise_of_two_within_a_day() {
         let cfg = Trends::default();
-        let h: VecDeque<(Millis, u8)> = [(0, 1), (6 * HOUR, 2), (12 * HOUR, 3)].into();
+        let all = |v: u8| {
+            [
+                Some(v),
+                Some(0),
+                Some(0),
+                Some(0),
+                Some(0),
+                Some(0),
+                Some(0),
+            ]
+        };
+        let h: VecDeque<ScoredAt> = [(0, all(1)), (6 * HOUR, all(2)), (12 * HOUR, all(3))].into();
         let g = news2_rising(&h, &cfg, false).unwrap();
         assert_eq!((g.from, g.to), (1.0, 3.0));
-        let h: VecDeque<(Millis, u8)> = [(0, 1), (25 * HOUR, 3)].into();
+        let h: VecDeque<ScoredAt> = [(0, all(1)), (25 * HOUR, all(3))].into();
         assert_eq!(
             news2_rising(&h, &cfg, false),
             None,
             "the low was more than 24 h before"
         );
-        let h: VecDeque<(Millis, u8)> = [(0, 2), (HOUR, 3)].into();
+        // Consciousness (3) scored only now: not a rise; respiration went 0 → 2 on both: a rise of 2.
+        let then = [Some(0), Some(1), None, Some(0), Some(0), None, Some(0)];
+        let now = [Some(2), Some(1), None, Some(0), Some(0), Some(3), Some(0)];
+        let h: VecDeque<ScoredAt> = [(0, then), (HOUR, now)].into();
+        let g = news2_rising(&h, &cfg, false).unwrap();
+        assert_eq!(
+            (g.from, g.to),
+            (1.0, 3.0),
+            "like for like: consciousness left out"
+        );
+        let h: VecDeque<ScoredAt> = [(0, all(2)), (HOUR, all(3))].into();
         assert_eq!(news2_rising(&h, &cfg, false), None);
         assert!(
             news2_rising(&h, &cfg, true).is_some(),
