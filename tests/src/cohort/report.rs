@@ -74,6 +74,22 @@ fn rank(severity: &str) -> u8 {
     }
 }
 
+/// The fault of the patient's latest reading delivered in the minute (the driver's step) before `at`, if any; a
+/// faulty one wins over a clean one in the same step.
+fn same_step(readings: &[(Millis, Option<Noise>)], at: Millis) -> Option<Option<Noise>> {
+    let end = readings.partition_point(|(t, _)| *t <= at);
+    let step: Vec<Option<Noise>> = readings[..end]
+        .iter()
+        .rev()
+        .take_while(|(t, _)| *t > at - MIN)
+        .map(|(_, n)| *n)
+        .collect();
+    if step.is_empty() {
+        return None;
+    }
+    Some(step.iter().copied().find(Option::is_some).flatten())
+}
+
 fn profile(c: &Cohort, p: usize) -> String {
     let p = &c.patients[p];
     let mut s = format!("{:?}", p.profile);
@@ -101,6 +117,10 @@ impl Report {
             .iter()
             .map(|s| ((s.device.as_str(), s.seq), s.noise))
             .collect();
+        let mut per_patient: Vec<Vec<(Millis, Option<Noise>)>> = vec![Vec::new(); c.patients.len()];
+        for s in &c.sent {
+            per_patient[s.patient].push((s.delivered, s.noise));
+        }
         let mut r = Report {
             patients: c.patients.len(),
             days: c.spec.days,
@@ -157,7 +177,11 @@ impl Report {
                 r.false_by_profile.entry(profile(c, p)).or_default().0 += 1;
                 let why = match v.device.as_deref().zip(v.seq) {
                     Some(k) => fault(by_reading.get(&k).copied().flatten()),
-                    None => "no single reading (trend, check-in)".to_string(),
+                    // A trend or a check-in names no reading: take the patient's reading processed in the same step.
+                    None => match same_step(&per_patient[p], v.at) {
+                        Some(n) => format!("{} (reading in the same step)", fault(n)),
+                        None => "no reading (check-in or timer)".to_string(),
+                    },
                 };
                 let rule = match &v.band {
                     Some(b) => format!("{} ({b})", v.rule),
