@@ -3,8 +3,8 @@
 //! through the hub's real core loop with a real SQLite store and simulated time ([`drive`]), and a report that
 //! compares Hearth with a naive per-reading threshold baseline computed from the same readings ([`report`]).
 //!
-//! `tests/tests/cohort.rs` asserts the targets; `HEARTH_COHORT=full cargo test -p hearth-tests --test cohort --
-//! --nocapture` prints the full report for 50 patients × 30 days.
+//! `tests/tests/cohort.rs` asserts the targets on 50 patients × 30 days; `cargo test -p hearth-tests --test cohort --
+//! --nocapture` prints the report, and `docs/clinical-rules.md` ("Simulated cohort") records it.
 
 pub mod drive;
 pub mod report;

@@ -336,10 +336,6 @@ pub struct Cohort {
 }
 
 impl Cohort {
-    pub fn end(&self) -> Millis {
-        START + self.spec.days * DAY
-    }
-
     /// The labelled episode of `patient` active at `t`, if any.
     pub fn episode_at(&self, patient: usize, t: Millis) -> Option<usize> {
         self.episodes
