@@ -72,6 +72,9 @@ enum Command {
     Decode(decode::DecodeCommand),
     /// Score a set of observations with NEWS2 (RCP 2017); prints JSON.
     News2(crate::news2_cmd::News2Args),
+    /// Bluetooth LE: scan for nearby devices, enrol one.
+    #[command(subcommand)]
+    Ble(crate::sources::ble::cli::BleCommand),
 }
 
 pub fn main() -> ExitCode {
@@ -93,6 +96,7 @@ pub fn main() -> ExitCode {
         }
         Command::Decode(cmd) => decode::run(cmd),
         Command::News2(args) => crate::news2_cmd::run(args),
+        Command::Ble(cmd) => crate::sources::ble::cli::run(cmd),
         Command::Run {
             config,
             ready_file,

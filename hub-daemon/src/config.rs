@@ -41,6 +41,9 @@ pub struct Config {
     pub patients: Vec<Patient>,
     #[serde(default)]
     pub rules: Vec<Rule>,
+    /// Bluetooth LE devices and the source's settings.
+    #[serde(default)]
+    pub ble: crate::sources::ble::config::BleConfig,
     /// The text it was parsed from (its hash goes into the audit chain).
     #[serde(skip)]
     pub text: String,
@@ -445,6 +448,7 @@ impl Config {
                 );
             }
         }
+        self.ble.validate(&patient_ids)?;
         if jiff::tz::TimeZone::get(&self.clinical.timezone).is_err() {
             return err(
                 "clinical.timezone",
@@ -468,6 +472,16 @@ impl Config {
             .iter()
             .find(|p| p.devices.iter().any(|d| d == device))
             .map(|p| p.id.as_str())
+            .or_else(|| {
+                self.ble.devices.iter().find_map(|d| {
+                    let b = d.bindings();
+                    let p = b.iter().find(|(id, _)| id == device)?;
+                    self.patients
+                        .iter()
+                        .find(|q| q.id == p.1)
+                        .map(|q| q.id.as_str())
+                })
+            })
     }
 
     /// The home's time zone (validated at load).

@@ -586,9 +586,7 @@ impl<C: Clock> Core<C> {
     /// upgraded by the Chart 4 band; it carries the whole score. A score with missing or stale parameters says so
     /// and is a lower bound: it may raise or upgrade an alert, never resolve one.
     fn news2_rule(&mut self, r: &Reading, now: Millis, batch: &mut WriteBatch) {
-        if !self.cfg.alerting.news2 {
-            return;
-        }
+        // The latest values are kept even with NEWS2 scoring off: the SBARD handover shows them.
         let inputs = self.news2_inputs.entry(r.patient.clone()).or_default();
         let mut trigger = None;
         for o in &r.obs {

@@ -109,6 +109,11 @@ pub async fn run<C: Clock + Clone>(
         ));
         (addr, task)
     };
+    let ble = if cfg.ble.runs() {
+        Some(spawn_ble(&cfg, clock.clone(), &store, core_tx.clone(), stop.clone()).await?)
+    } else {
+        None
+    };
     let upstream = tokio::spawn(upstream::run(
         cfg.clone(),
         store.clone(),
@@ -130,6 +135,7 @@ pub async fn run<C: Clock + Clone>(
         store: store.clone(),
         metrics,
         ready: ready.clone(),
+        ble: ble.as_ref().map(|(h, _)| h.clone()),
         core: http_core_tx,
         now: {
             let clock = clock.clone();
@@ -171,6 +177,9 @@ pub async fn run<C: Clock + Clone>(
     };
     stop.cancel();
     let _ = source.await;
+    if let Some((_, task)) = ble {
+        let _ = task.await;
+    }
     let _ = upstream.await;
     let _ = http.await;
     if !core_task.is_finished() {
@@ -179,6 +188,54 @@ pub async fn run<C: Clock + Clone>(
     store.close().await;
     tracing::info!("hearthd stopped");
     result
+}
+
+/// Starts the Bluetooth source on the first BlueZ adapter.
+async fn spawn_ble<C: Clock + Clone>(
+    cfg: &Config,
+    clock: C,
+    store: &Store,
+    core_tx: mpsc::Sender<crate::core::CoreInput>,
+    stop: CancellationToken,
+) -> anyhow::Result<(
+    Arc<crate::sources::ble::health::BleHealth>,
+    tokio::task::JoinHandle<()>,
+)> {
+    use crate::sources::ble;
+    let sink = Arc::new(ble::sink::Sink::new(core_tx, clock, store).await?);
+    let health = Arc::new(ble::health::BleHealth::new(cfg.ble.devices.iter().map(
+        |d| {
+            (
+                d.id.clone(),
+                d.address.to_ascii_uppercase(),
+                d.profile.as_str(),
+            )
+        },
+    )));
+    let ble_cfg = Arc::new(cfg.ble.clone());
+    let h = health.clone();
+    // BlueZ may come up after the hub (or restart): keep trying rather than refuse to start the whole hub.
+    let task = tokio::spawn(async move {
+        let mut backoff = ble::Backoff::new(
+            Duration::from_millis(ble_cfg.reconnect_min_ms),
+            Duration::from_millis(ble_cfg.reconnect_max_ms),
+        );
+        let radio = loop {
+            match ble::bluez::BluezCentral::first_adapter().await {
+                Ok(r) => break r.only(ble_cfg.devices.iter().map(|d| d.address.clone())),
+                Err(e) => {
+                    tracing::error!(error = %e, "no usable Bluetooth adapter (BlueZ on the system bus); retrying");
+                    metrics::counter!(ble::health::ADAPTER_UNAVAILABLE).increment(1);
+                    tokio::select! {
+                        _ = stop.cancelled() => return,
+                        _ = tokio::time::sleep(backoff.next_delay()) => {}
+                    }
+                }
+            }
+        };
+        ble::run(radio, ble_cfg, sink, h, stop).await
+    });
+    Ok((health, task))
 }
 
 /// Writes the ready file atomically (temp file + rename), so a watcher never reads half of it.

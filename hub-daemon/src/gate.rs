@@ -39,6 +39,13 @@ impl Registry {
                 bindings.insert(d.clone(), Some(p.id.clone()));
             }
         }
+        // Bluetooth devices: a personal one under its id, each user of a shared one under `id.uN`.
+        for d in &c.ble.devices {
+            bindings.entry(d.id.clone()).or_insert(None);
+            for (id, patient) in d.bindings() {
+                bindings.insert(id, Some(patient));
+            }
+        }
         Registry { bindings, keys }
     }
 

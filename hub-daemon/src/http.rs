@@ -25,6 +25,8 @@ pub struct HttpState {
     pub store: Store,
     pub metrics: PrometheusHandle,
     pub ready: Arc<AtomicBool>,
+    /// Bluetooth radio health, when the Bluetooth source runs.
+    pub ble: Option<Arc<crate::sources::ble::health::BleHealth>>,
     /// Check-ins go to the core like any source's input.
     pub core: tokio::sync::mpsc::Sender<CoreInput>,
     /// The daemon's clock (injected, as everywhere).
@@ -46,6 +48,7 @@ pub fn router(state: HttpState) -> Router {
         .route("/api/alerts", get(alerts))
         .route("/api/outbox", get(outbox))
         .route("/api/quarantine", get(quarantine))
+        .route("/api/ble", get(ble))
         .route("/api/checkins/{patient}", post(checkins::post))
         .with_state(state)
 }
@@ -66,6 +69,14 @@ async fn metrics(State(s): State<HttpState>) -> String {
 fn internal(e: impl std::fmt::Display) -> Response {
     tracing::error!(error = %e, "technician API query failed");
     (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response()
+}
+
+/// Radio health of the enrolled Bluetooth devices and the adapter (404 when the Bluetooth source is off).
+async fn ble(State(s): State<HttpState>) -> Response {
+    match &s.ble {
+        Some(h) => Json(h.snapshot()).into_response(),
+        None => (StatusCode::NOT_FOUND, "the Bluetooth source is not running").into_response(),
+    }
 }
 
 async fn devices(State(s): State<HttpState>) -> Response {

@@ -43,6 +43,8 @@ pub enum Reason {
     WrongKey,
     Malformed,
     BadTopic,
+    /// Not an error: a shared device's reading that names no known user, held until a person confirms whose it is.
+    HeldForConfirmation,
     /// A check-in for a patient this home does not care for.
     UnknownPatient,
 }
@@ -62,6 +64,7 @@ impl Reason {
             Reason::WrongKey => "wrong_key",
             Reason::Malformed => "malformed",
             Reason::BadTopic => "bad_topic",
+            Reason::HeldForConfirmation => "held_for_confirmation",
             Reason::UnknownPatient => "unknown_patient",
         }
     }

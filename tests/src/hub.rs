@@ -139,6 +139,10 @@ pub struct HubConfig {
     pub devices: Vec<Device>,
     pub patients: Vec<Patient>,
     pub rules: Vec<Rule>,
+    /// TOML appended as is (sections other fixtures do not model, e.g. `[ble]`).
+    pub extra_toml: String,
+    /// Environment variables for the daemon process (e.g. `DBUS_SYSTEM_BUS_ADDRESS`).
+    pub env: Vec<(String, String)>,
 }
 
 impl HubConfig {
@@ -160,7 +164,21 @@ impl HubConfig {
             devices: Vec::new(),
             patients: Vec::new(),
             rules: Vec::new(),
+            extra_toml: String::new(),
+            env: Vec::new(),
         }
+    }
+
+    /// Appends TOML to the generated configuration.
+    pub fn extra_toml(mut self, toml: &str) -> Self {
+        self.extra_toml.push_str(toml);
+        self
+    }
+
+    /// Sets an environment variable of the daemon process.
+    pub fn env(mut self, key: &str, value: &str) -> Self {
+        self.env.push((key.into(), value.into()));
+        self
     }
 
     pub fn sensors(mut self, sensors: SensorsBroker) -> Self {
@@ -283,6 +301,7 @@ impl HubConfig {
         for r in &self.rules {
             r.write_toml(&mut s, "rules");
         }
+        s.push_str(&self.extra_toml);
         s
     }
 }
@@ -474,6 +493,9 @@ impl Hub {
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("clone log fd"))
             .stderr(log);
+        for (k, v) in &self.config.env {
+            cmd.env(k, v);
+        }
         if std::env::var_os("RUST_LOG").is_none() {
             cmd.env("RUST_LOG", "info");
         }

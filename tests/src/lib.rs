@@ -14,10 +14,14 @@
 //! - [`cohort`]: a simulated cohort of patients' home readings, driven through the real core loop (issue 5).
 //! - [`check`]: delivery checks (outbox vs receiver) shared by the fault tests.
 //! - [`wait`]: bounded waiting helpers; every wait in these tests has a timeout.
+//! - [`bluez`]: a simulated BlueZ (zbus) on a private `dbus-daemon`, with scriptable health devices and BTHome
+//!   sensors; [`ble_rig`]: one Bluetooth scenario's wiring (simulated BlueZ, hub pointed at it, upstream receiver).
 //!
 //! Every wait awaits an event (a channel, a PubAck, a file) with a timeout. Only fixtures poll, and only where there
 //! is no event to await (a TCP port opening, a file appearing, an HTTP view changing), always in a bounded loop.
 
+pub mod ble_rig;
+pub mod bluez;
 pub mod check;
 pub mod cohort;
 pub mod db;

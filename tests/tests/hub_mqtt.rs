@@ -122,6 +122,7 @@ async fn a_breaching_reading_raises_an_alert_that_matches_the_contract(via: Sens
         "time_source",
         "raised_at",
         "message",
+        "incident",
     ];
     expected.sort();
     assert_eq!(keys, expected, "alert fields: {raw}");

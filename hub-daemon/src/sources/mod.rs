@@ -4,8 +4,10 @@
 //! - [`endpoint`]: the embedded MQTT endpoint devices connect to (the default, no external service);
 //! - [`mqtt`]: a client of an external broker such as Mosquitto;
 //! - [`json`], [`frames`]: payload parsing shared by both;
+//! - [`ble`]: Bluetooth LE health devices (GATT) and BTHome sensors, on BlueZ.
 //! - [`notices`]: messages from the hub to the home (reminders), published on the sensor side.
 
+pub mod ble;
 pub mod endpoint;
 pub mod frames;
 pub mod json;
