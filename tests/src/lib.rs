@@ -19,6 +19,7 @@
 //! - [`community`]: the community hub (in-process) and simulated homes that talk to it over a broker.
 //! - [`postgres`]: a private PostgreSQL server for the community hub's tests.
 //! - [`rig`]: the usual wiring of all of the above for one scenario.
+//! - [`cohort`]: a simulated cohort of patients' home readings, driven through the real core loop (issue 5).
 //! - [`check`]: delivery checks (outbox vs receiver) shared by the fault tests.
 //! - [`survival`]: the full after-the-faults verdict (nothing committed or raised lost, audit chain intact).
 //! - [`web`]: an HTTP client with a cookie jar for the community hub's dashboard.
@@ -33,6 +34,7 @@ pub mod ble_rig;
 pub mod bluez;
 pub mod browser;
 pub mod check;
+pub mod cohort;
 pub mod community;
 pub mod db;
 pub mod frames;
