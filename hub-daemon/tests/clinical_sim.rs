@@ -377,16 +377,28 @@ async fn a_missed_morning_weight_reminds_the_patient_then_alerts_the_team_then_r
             .unwrap()
             .contains("Contact the patient")
     );
+    // A nurse resolves it (she phoned; the scale is broken): the same slot does not alert again.
+    let id = m[0]["id"].as_str().unwrap().to_string();
+    let resolve = serde_json::json!({"action_id": "act-1", "alert_id": id, "action": "resolve",
+        "by": "nurse-7", "at": at(&rig), "reason": "scale broken, replacement ordered"});
+    let a = hearth_protocol::json::parse_action(resolve.to_string().as_bytes()).unwrap();
+    rig.core
+        .step(&mut vec![CoreInput::Action(a)])
+        .await
+        .unwrap();
     rig.pass(HOUR).await;
     assert!(
         rig.core.take_notices().is_empty(),
         "one reminder per due time"
     );
-    rig.send("scale-1", vec![obs(Code::Weight, 802, -1)]).await;
+    let m = sent_rule(&rig, "missing_reading").await;
     assert_eq!(
-        sent_rule(&rig, "missing_reading").await.last().unwrap()["state"],
-        "resolved"
+        m.len(),
+        2,
+        "raised, resolved by the nurse, not raised again for the slot: {m:#?}"
     );
+    assert_eq!(m[1]["state"], "resolved");
+    rig.send("scale-1", vec![obs(Code::Weight, 802, -1)]).await;
     // The next morning the weight was taken before 10:00: no reminder.
     rig.clock.set(due + DAY - 2 * HOUR);
     rig.send("scale-1", vec![obs(Code::Weight, 801, -1)]).await;

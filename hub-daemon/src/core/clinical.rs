@@ -77,6 +77,8 @@ pub(super) struct Clinic {
     flaps: HashMap<(String, String), Flap>,
     last_code_at: HashMap<(String, Code), Millis>,
     reminders_sent: HashSet<(String, String, Millis)>,
+    /// Slots whose missing-reading alert was raised: a nurse resolving it does not bring it back for the same slot.
+    missing_alerted: HashSet<(String, String, Millis)>,
     cadence: HashMap<String, Cadence>,
     /// What the team did with each open alert, for the SBARD decision.
     actions: HashMap<String, Vec<String>>,
@@ -749,7 +751,11 @@ impl<C: Clock> Core<C> {
                     });
                 }
                 let key = format!("clinical:missing:{}", s.name);
-                if now >= slot.due_at + grace && !self.is_open(&p.id, &key) {
+                let slot_key = (p.id.clone(), s.name.clone(), slot.due_at);
+                if now >= slot.due_at + grace
+                    && !self.is_open(&p.id, &key)
+                    && self.clinic.missing_alerted.insert(slot_key)
+                {
                     let message = format!(
                         "no {} by {} (reminder sent at {}, none since)",
                         code.as_str().replace('_', " "),
