@@ -225,15 +225,22 @@ fn check_entry(device: &str, hash: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// Whether `device` may publish to `topic`: only its own readings and frames.
-pub fn may_publish(prefix: &str, device: &str, topic: &str) -> bool {
+/// Whether `device` may publish to `topic`: only its own readings and frames, and check-ins for the patient it is
+/// bound to (`patient`; the home tablet a carer uses).
+pub fn may_publish(prefix: &str, device: &str, patient: Option<&str>, topic: &str) -> bool {
     let rest = topic.strip_prefix(prefix).and_then(|r| r.strip_prefix('/'));
-    matches!(rest.and_then(|r| r.split_once('/')), Some(("readings" | "frames", d)) if d == device)
+    match rest.and_then(|r| r.split_once('/')) {
+        Some(("readings" | "frames", d)) => d == device,
+        Some(("checkins", p)) => patient == Some(p),
+        _ => false,
+    }
 }
 
-/// Whether `device` may subscribe to `filter`: only its own acknowledgement frames.
-pub fn may_subscribe(prefix: &str, device: &str, filter: &str) -> bool {
+/// Whether `device` may subscribe to `filter`: only its own acknowledgement frames, and the reminders of the
+/// patient it is bound to.
+pub fn may_subscribe(prefix: &str, device: &str, patient: Option<&str>, filter: &str) -> bool {
     filter == format!("{prefix}/frame-acks/{device}")
+        || patient.is_some_and(|p| filter == format!("{prefix}/reminders/{p}"))
 }
 
 /// Configuration checks for `[sensors]` security (called from `Config::validate`): returns (key, what is expected).
@@ -340,16 +347,28 @@ mod tests {
 
     #[test]
     fn a_device_publishes_and_subscribes_only_under_its_own_id() {
-        assert!(may_publish("hub", "dev-1", "hub/readings/dev-1"));
-        assert!(may_publish("hub", "dev-1", "hub/frames/dev-1"));
-        assert!(!may_publish("hub", "dev-1", "hub/readings/dev-2"));
-        assert!(!may_publish("hub", "dev-1", "hub/readings/dev-1/x"));
-        assert!(!may_publish("hub", "dev-1", "hub/frame-acks/dev-1"));
-        assert!(!may_publish("hub", "dev-1", "other/readings/dev-1"));
-        assert!(may_subscribe("hub", "dev-1", "hub/frame-acks/dev-1"));
-        assert!(!may_subscribe("hub", "dev-1", "hub/frame-acks/+"));
-        assert!(!may_subscribe("hub", "dev-1", "hub/#"));
-        assert!(!may_subscribe("hub", "dev-1", "hub/readings/dev-2"));
+        let p = Some("p-1");
+        assert!(may_publish("hub", "dev-1", p, "hub/readings/dev-1"));
+        assert!(may_publish("hub", "dev-1", p, "hub/frames/dev-1"));
+        assert!(!may_publish("hub", "dev-1", p, "hub/readings/dev-2"));
+        assert!(!may_publish("hub", "dev-1", p, "hub/readings/dev-1/x"));
+        assert!(!may_publish("hub", "dev-1", p, "hub/frame-acks/dev-1"));
+        assert!(!may_publish("hub", "dev-1", p, "other/readings/dev-1"));
+        assert!(
+            may_publish("hub", "dev-1", p, "hub/checkins/p-1"),
+            "its patient's check-ins"
+        );
+        assert!(!may_publish("hub", "dev-1", p, "hub/checkins/p-2"));
+        assert!(
+            !may_publish("hub", "dev-1", None, "hub/checkins/p-1"),
+            "an unbound device"
+        );
+        assert!(may_subscribe("hub", "dev-1", p, "hub/frame-acks/dev-1"));
+        assert!(may_subscribe("hub", "dev-1", p, "hub/reminders/p-1"));
+        assert!(!may_subscribe("hub", "dev-1", p, "hub/reminders/p-2"));
+        assert!(!may_subscribe("hub", "dev-1", p, "hub/frame-acks/+"));
+        assert!(!may_subscribe("hub", "dev-1", p, "hub/#"));
+        assert!(!may_subscribe("hub", "dev-1", p, "hub/readings/dev-2"));
     }
 
     fn config(sensors: &str) -> Result<crate::config::Config, crate::config::ConfigError> {

@@ -239,7 +239,12 @@ async fn session<C: Clock + Clone>(
                     crate::failpoints::crash_point(crate::failpoints::READING_RECEIVED);
                     let routed = match &identity {
                         Some(device)
-                            if !device_auth::may_publish(&shared.cfg.prefix, device, &p.topic) =>
+                            if !device_auth::may_publish(
+                                &shared.cfg.prefix,
+                                device,
+                                shared.cfg.registry.patient(device).ok(),
+                                &p.topic,
+                            ) =>
                         {
                             denied_publish(device, &p.topic)
                         }
@@ -266,7 +271,7 @@ async fn session<C: Clock + Clone>(
                         .filters
                         .iter()
                         .map(|f| {
-                            if allowed_filter(&shared.cfg.prefix, identity.as_deref(), &f.path) {
+                            if allowed_filter(&shared.cfg, identity.as_deref(), &f.path) {
                                 SubscribeReasonCode::Success(if f.qos == QoS::AtMostOnce {
                                     QoS::AtMostOnce
                                 } else {
@@ -288,7 +293,7 @@ async fn session<C: Clock + Clone>(
                             s.filters
                                 .iter()
                                 .filter(|f| {
-                                    allowed_filter(&shared.cfg.prefix, identity.as_deref(), &f.path)
+                                    allowed_filter(&shared.cfg, identity.as_deref(), &f.path)
                                 })
                                 .map(|f| f.path.clone()),
                         );
@@ -329,7 +334,12 @@ async fn session<C: Clock + Clone>(
                     let device = head.topic.rsplit('/').next().map(str::to_string);
                     let routed = match &identity {
                         Some(d)
-                            if !device_auth::may_publish(&shared.cfg.prefix, d, &head.topic) =>
+                            if !device_auth::may_publish(
+                                &shared.cfg.prefix,
+                                d,
+                                shared.cfg.registry.patient(d).ok(),
+                                &head.topic,
+                            ) =>
                         {
                             denied_publish(d, &head.topic)
                         }
@@ -372,9 +382,12 @@ async fn session<C: Clock + Clone>(
 }
 
 /// A valid filter this connection may subscribe to (with device credentials: only its own ack frames).
-fn allowed_filter(prefix: &str, identity: Option<&str>, filter: &str) -> bool {
+fn allowed_filter(cfg: &EndpointConfig, identity: Option<&str>, filter: &str) -> bool {
     let allowed = valid_filter(filter)
-        && identity.is_none_or(|device| device_auth::may_subscribe(prefix, device, filter));
+        && identity.is_none_or(|device| {
+            let patient = cfg.registry.patient(device).ok();
+            device_auth::may_subscribe(&cfg.prefix, device, patient, filter)
+        });
     if !allowed && identity.is_some() {
         metrics::counter!(device_auth::ACCESS_DENIED, "kind" => "subscribe").increment(1);
     }
