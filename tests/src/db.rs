@@ -111,6 +111,24 @@ impl HubDb {
             .get(0)
     }
 
+    /// `(seq, patient, observations as JSON)` of a device's readings in sequence order, whatever form they are stored
+    /// in (the compact binary of `store::readings`, or JSON text in rows migrated from before it).
+    pub async fn readings_of(&mut self, device: &str) -> Vec<(i64, String, String)> {
+        let rows = sqlx::query(
+            "SELECT seq, patient, CAST(obs AS BLOB) FROM readings WHERE device = ? ORDER BY seq",
+        )
+        .bind(device)
+        .fetch_all(&mut self.conn)
+        .await
+        .unwrap_or_else(|e| panic!("readings of {device}: {e}"));
+        rows.iter()
+            .map(|r| {
+                let raw: Vec<u8> = r.get(2);
+                (r.get(0), r.get(1), hearthd::store::stored_obs_json(&raw))
+            })
+            .collect()
+    }
+
     /// The underlying connection, for queries the helpers do not cover.
     pub fn conn(&mut self) -> &mut SqliteConnection {
         &mut self.conn

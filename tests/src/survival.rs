@@ -205,7 +205,9 @@ pub async fn wait_drained(hub: &Hub, receiver: &Receiver, timeout: Duration) {
 /// the core saw them: one device per patient, sequence numbers only grow), and the number of clinical spo2 alerts.
 async fn episodes(db: &mut HubDb) -> (BTreeMap<String, usize>, BTreeMap<String, usize>) {
     let rows =
-        sqlx::query("SELECT patient, device, seq, obs FROM readings ORDER BY patient, device, seq")
+        sqlx::query(
+            "SELECT patient, device, seq, CAST(obs AS BLOB) FROM readings ORDER BY patient, device, seq",
+        )
             .fetch_all(db.conn())
             .await
             .expect("select readings");
@@ -215,7 +217,9 @@ async fn episodes(db: &mut HubDb) -> (BTreeMap<String, usize>, BTreeMap<String, 
     for r in &rows {
         let patient: String = r.get(0);
         devices.entry(patient.clone()).or_default().insert(r.get(1));
-        let obs: serde_json::Value = serde_json::from_str(r.get::<&str, _>(3)).unwrap_or_default();
+        let raw: Vec<u8> = r.get(3);
+        let obs: serde_json::Value =
+            serde_json::from_str(&hearthd::store::stored_obs_json(&raw)).unwrap_or_default();
         // Stored as [mantissa, exponent].
         let Some(v) = obs["spo2"]
             .as_array()

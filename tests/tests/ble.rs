@@ -132,10 +132,7 @@ async fn shared_cuff_error_reading_second_user_and_held_reading() {
     );
 
     let mut db = hearth_tests::db::HubDb::open(&rig.hub.db_path()).await;
-    let obs: String = sqlx::query_scalar("SELECT obs FROM readings WHERE device = 'cuff-1.u1'")
-        .fetch_one(db.conn())
-        .await
-        .unwrap();
+    let obs = db.readings_of("cuff-1.u1").await.remove(0).2;
     assert!(obs.contains(r#""bp_sys":{"invalid":"nan"}"#), "{obs}");
     assert!(!obs.contains("2047"), "{obs}");
     let (reason, detail): (String, String) =
@@ -280,11 +277,12 @@ async fn scale_unsuccessful_measurement_is_never_a_number() {
         .await;
     assert_eq!(alert.value_f64(), Some(45.0));
     let mut db = hearth_tests::db::HubDb::open(&rig.hub.db_path()).await;
-    let rows: Vec<String> =
-        sqlx::query_scalar("SELECT obs FROM readings WHERE device = 'scale-1' ORDER BY seq")
-            .fetch_all(db.conn())
-            .await
-            .unwrap();
+    let rows: Vec<String> = db
+        .readings_of("scale-1")
+        .await
+        .into_iter()
+        .map(|r| r.2)
+        .collect();
     assert!(
         rows.iter().any(|o| o.contains(r#""weight":{"invalid""#)),
         "{rows:?}"
@@ -620,12 +618,7 @@ async fn encrypted_bthome_motion_and_a_replayed_packet() {
         1.0
     );
     let mut db = hearth_tests::db::HubDb::open(&rig.hub.db_path()).await;
-    let rows: Vec<(i64, String, String)> = sqlx::query_as(
-        "SELECT seq, patient, obs FROM readings WHERE device = 'kitchen-motion' ORDER BY seq",
-    )
-    .fetch_all(db.conn())
-    .await
-    .unwrap();
+    let rows = db.readings_of("kitchen-motion").await;
     assert_eq!(rows.len(), 2, "{rows:?}");
     assert_eq!(
         (rows[0].0, rows[1].0),

@@ -24,10 +24,13 @@ pub async fn run(
 ) -> anyhow::Result<Report> {
     let store = Store::open_read_only(hub.db_path()).await?;
     let readings: Vec<(i64, String)> =
-        sqlx::query_as("SELECT seq, obs FROM readings WHERE device = ? ORDER BY seq")
+        sqlx::query_as("SELECT seq, CAST(obs AS BLOB) FROM readings WHERE device = ? ORDER BY seq")
             .bind(device)
             .fetch_all(store.reader())
-            .await?;
+            .await?
+            .into_iter()
+            .map(|(seq, raw): (i64, Vec<u8>)| (seq, crate::store::stored_obs_json(&raw)))
+            .collect();
     let quarantined: Vec<(Option<i64>, String, String)> = sqlx::query_as(
         "SELECT seq, reason, detail FROM quarantine WHERE device = ? OR device IS NULL",
     )

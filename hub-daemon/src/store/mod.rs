@@ -20,7 +20,7 @@ use sqlx::sqlite::{
 use sqlx::{QueryBuilder, Row, Sqlite};
 
 pub use queries::*;
-pub use readings::{decode_compact, encode_compact};
+pub use readings::{decode_compact, encode_compact, stored_obs_json};
 
 use crate::clock::Millis;
 use crate::failpoints::{self, crash_point};

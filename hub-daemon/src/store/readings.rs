@@ -245,6 +245,16 @@ pub fn encode_compact(obs: &[Observation], out: &mut Vec<u8>) {
     }
 }
 
+/// A stored `obs` value as JSON text (`super::encode_obs`): the compact binary, or the JSON text kept in rows migrated
+/// from before it. For readers of the `readings` view (CLI, checks, tests): select `CAST(obs AS BLOB)`.
+pub fn stored_obs_json(raw: &[u8]) -> String {
+    if raw.first() == Some(&b'{') {
+        String::from_utf8_lossy(raw).into_owned()
+    } else {
+        super::encode_obs(&decode_compact(raw))
+    }
+}
+
 /// Decodes [`encode_compact`]; stops at the first byte it does not understand (a newer version's code).
 pub fn decode_compact(mut b: &[u8]) -> Vec<Observation> {
     let mut obs = Vec::new();
