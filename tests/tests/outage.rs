@@ -25,7 +25,11 @@ async fn alerts_raised_during_an_upstream_outage_are_delivered_in_order_afterwar
     for (i, d) in DEVICES.iter().enumerate() {
         cfg = cfg.patient(&format!("p-{}", i + 1), &[d]);
     }
-    cfg = cfg.rule(Rule::below("spo2", 92.0, "high"));
+    // The load breaches and recovers over and over: flap control would hold one alert open per patient, and this
+    // test needs alerts raised throughout the outage (hearth_tests::load::CLINICAL_TOML).
+    cfg = cfg
+        .rule(Rule::below("spo2", 92.0, "high"))
+        .extra_toml(hearth_tests::load::CLINICAL_TOML);
     cfg.resend_after_s = 1;
     cfg.heartbeat_s = 1;
     cfg.unreachable_alert_after_s = 2;
