@@ -156,7 +156,7 @@ pub async fn run(
         core,
         connected: false,
         in_flight: HashMap::new(),
-        awaiting_commit: HashSet::new(),
+        acked: HashSet::new(),
         sent_fifo: VecDeque::new(),
         by_pkid: HashMap::new(),
         last_heartbeat: 0,
@@ -231,8 +231,10 @@ struct Publisher {
     connected: bool,
     /// Per patient, the one message awaiting the community hub's acknowledgement.
     in_flight: HashMap<String, Flight>,
-    /// Acknowledged outbox rows whose delivery the core has not committed yet: not to be republished meanwhile.
-    awaiting_commit: HashSet<i64>,
+    /// Outbox rows the community hub has acknowledged whose delivery the core may not have committed yet: the
+    /// patient's next message is sent without waiting for that commit. Kept across reconnects (an ack is a fact);
+    /// pruned on the tick once committed.
+    acked: HashSet<i64>,
     sent_fifo: VecDeque<(i64, String, u32)>,
     by_pkid: HashMap<u16, (i64, String, u32)>,
     last_heartbeat: Millis,
@@ -258,25 +260,13 @@ impl Publisher {
             return;
         }
         let busy: HashSet<String> = self.in_flight.keys().cloned().collect();
-        // Heads awaiting the core's commit of their delivery are skipped below, so read that many more.
-        let want = room.saturating_add(self.awaiting_commit.len());
-        let heads = match self.store.outbox_heads(&busy, want).await {
+        let due = match self.store.outbox_heads(&busy, &self.acked, room).await {
             Ok(h) => h,
             Err(e) => {
                 tracing::error!(error = %e, "cannot read the outbox");
                 return;
             }
         };
-        let pending: HashSet<i64> = heads.iter().map(|h| h.id).collect();
-        // A head past the last one read may just be beyond the limit: forget only what is surely delivered.
-        let last = heads.iter().map(|h| h.id).max();
-        self.awaiting_commit
-            .retain(|id| pending.contains(id) || last.is_none_or(|l| *id > l));
-        let due: Vec<OutboxRow> = heads
-            .into_iter()
-            .filter(|h| !self.awaiting_commit.contains(&h.id))
-            .take(room)
-            .collect();
         for row in due {
             self.publish(row, now, false).await;
         }
@@ -328,7 +318,7 @@ impl Publisher {
             if let Some(p) = patient
                 && let Some(f) = self.in_flight.remove(&p)
             {
-                self.awaiting_commit.insert(f.row.id);
+                self.acked.insert(f.row.id);
             }
             // Recorded even when not in flight here (an ack of an earlier send): the update is idempotent.
             self.report(CoreInput::Delivery(DeliveryUpdate::Delivered {
@@ -379,6 +369,12 @@ impl Publisher {
                 }
             }
             self.fill(now).await;
+        }
+        if !self.acked.is_empty() {
+            match self.store.outbox_undelivered_among(&self.acked).await {
+                Ok(still) => self.acked = still,
+                Err(e) => tracing::warn!(error = %e, "cannot read the outbox"),
+            }
         }
         let (depth, oldest) = self.store.outbox_depth().await.unwrap_or((0, None));
         let oldest_s = oldest.map(|t| ((now - t).max(0) / 1000) as u64);

@@ -579,6 +579,8 @@ fn create_private(path: &Path) -> Result<(), StoreError> {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::HashSet;
+
     use super::*;
 
     fn reading(seq: u32) -> Reading {
@@ -659,6 +661,79 @@ mod tests {
                 .unwrap()
                 .get(0);
         assert_eq!(counted as u64, evicted, "every eviction is counted");
+    }
+
+    /// The publisher's view of the outbox: one head per patient; a row the community hub has acknowledged (its
+    /// delivery not committed yet) no longer blocks its patient's next message; a committed delivery leaves the
+    /// acknowledged set.
+    #[tokio::test]
+    async fn outbox_heads_skip_acknowledged_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("h.db")).await.unwrap();
+        let row = |alert: &str, patient: &str| OutboxInsert {
+            alert_id: alert.into(),
+            rev: 1,
+            patient: patient.into(),
+            topic: "t".into(),
+            payload: "{}".into(),
+            created_at: 0,
+        };
+        let outbox = vec![
+            row("a1", "p"),
+            row("a2", "p"),
+            row("b1", "q"),
+            row("a3", "p"),
+        ];
+        store
+            .commit(&WriteBatch {
+                outbox,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        let none: HashSet<String> = HashSet::new();
+        let no_ids: HashSet<i64> = HashSet::new();
+        let heads = |v: Vec<OutboxRow>| v.into_iter().map(|r| r.alert_id).collect::<Vec<_>>();
+        assert_eq!(
+            heads(store.outbox_heads(&none, &no_ids, 10).await.unwrap()),
+            ["a1", "b1"]
+        );
+        let busy_q: HashSet<String> = ["q".to_string()].into();
+        assert_eq!(
+            heads(store.outbox_heads(&busy_q, &no_ids, 10).await.unwrap()),
+            ["a1"]
+        );
+
+        let a1 = store.outbox_pending(1).await.unwrap()[0].id;
+        let acked: HashSet<i64> = [a1].into();
+        assert_eq!(
+            heads(store.outbox_heads(&none, &acked, 10).await.unwrap()),
+            ["a2", "b1"]
+        );
+        assert_eq!(store.outbox_undelivered_among(&acked).await.unwrap(), acked);
+
+        store
+            .commit(&WriteBatch {
+                delivery: vec![DeliveryUpdate::Delivered {
+                    alert_id: "a1".into(),
+                    rev: 1,
+                    at: 5,
+                }],
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert!(
+            store
+                .outbox_undelivered_among(&acked)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(
+            heads(store.outbox_heads(&none, &no_ids, 1).await.unwrap()),
+            ["a2"]
+        );
     }
 
     /// A database written by the 0001 schema keeps every reading through migration 0100: same keys, the old JSON

@@ -136,16 +136,22 @@ impl Store {
     pub async fn outbox_heads(
         &self,
         busy: &HashSet<String>,
+        acked: &HashSet<i64>,
         limit: usize,
     ) -> Result<Vec<OutboxRow>, StoreError> {
+        // Rows in `acked` count as delivered here: the community hub has committed them and the core is committing
+        // their delivery, so the patient's next message goes now instead of a duplicate of the acked one.
         let rows = sqlx::query(
-            "SELECT o.id, o.alert_id, o.rev, o.patient, o.topic, o.payload, o.created_at, o.attempts
+            "WITH acked(id) AS (SELECT value FROM json_each(?1))
+             SELECT o.id, o.alert_id, o.rev, o.patient, o.topic, o.payload, o.created_at, o.attempts
              FROM outbox o
-             WHERE o.delivered_at IS NULL
-               AND o.id = (SELECT MIN(i.id) FROM outbox i WHERE i.patient = o.patient AND i.delivered_at IS NULL)
+             WHERE o.delivered_at IS NULL AND o.id NOT IN acked
+               AND o.id = (SELECT MIN(i.id) FROM outbox i
+                           WHERE i.patient = o.patient AND i.delivered_at IS NULL AND i.id NOT IN acked)
              ORDER BY o.id
-             LIMIT ?",
+             LIMIT ?2",
         )
+        .bind(id_list(acked))
         // Each busy patient has one head here at most: reading `limit + busy` rows is enough, where the whole
         // pending outbox was read on every notification before (docs/performance.md).
         .bind(i64::try_from(limit.saturating_add(busy.len())).unwrap_or(i64::MAX))
@@ -157,6 +163,20 @@ impl Store {
             .filter(|o| !busy.contains(&o.patient))
             .take(limit)
             .collect())
+    }
+
+    /// Which of `ids` are not marked delivered yet.
+    pub async fn outbox_undelivered_among(
+        &self,
+        ids: &HashSet<i64>,
+    ) -> Result<HashSet<i64>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id FROM outbox WHERE delivered_at IS NULL AND id IN (SELECT value FROM json_each(?))",
+        )
+        .bind(id_list(ids))
+        .fetch_all(&self.read)
+        .await?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
     }
 
     /// (undelivered messages, creation time of the oldest).
@@ -273,4 +293,17 @@ fn alert_from_row(r: &sqlx::sqlite::SqliteRow) -> Alert {
             .and_then(|d| serde_json::from_str(&d).ok()),
         incident: r.get("incident"),
     }
+}
+
+/// A set of row ids as one JSON array parameter, for `json_each` (SQLite has no array binding).
+fn id_list(ids: &HashSet<i64>) -> String {
+    let mut s = String::from("[");
+    for (i, id) in ids.iter().enumerate() {
+        if i > 0 {
+            s.push(',');
+        }
+        s.push_str(&id.to_string());
+    }
+    s.push(']');
+    s
 }
