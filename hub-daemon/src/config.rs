@@ -477,6 +477,7 @@ impl Config {
         }
         self.clinical.trends.validate()?;
         self.clinical.news2_freshness.validate()?;
+        self.clinical.news2_confirm.validate()?;
         Ok(())
     }
 

@@ -595,20 +595,14 @@ impl<C: Clock> Core<C> {
     /// and is a lower bound: it may raise or upgrade an alert, never resolve one.
     fn news2_rule(&mut self, r: &Reading, now: Millis, batch: &mut WriteBatch) {
         // The latest values are kept even with NEWS2 scoring off: the SBARD handover shows them.
-        let inputs = self.news2_inputs.entry(r.patient.clone()).or_default();
         let mut trigger = None;
         for o in &r.obs {
             let Some(v) = o.value.number() else { continue };
-            let slot = match o.code {
-                Code::RespRate => &mut inputs.resp_rate,
-                Code::Spo2 => &mut inputs.spo2,
-                Code::BpSys => &mut inputs.bp_sys,
-                Code::HeartRate => &mut inputs.pulse,
-                Code::Temp => &mut inputs.temp,
-                _ => continue,
+            let Some(param) = news2::Parameter::from_code(o.code) else {
+                continue;
             };
-            if slot.is_none_or(|s| s.at <= r.observed_at) {
-                *slot = Some(news2::Observed::new(v, r.observed_at));
+            let observed = news2::Observed::new(v, r.observed_at);
+            if self.news2_admit(&r.patient, &r.device, param, observed, now) {
                 trigger.get_or_insert(Trigger {
                     device: r.device.clone(),
                     seq: r.seq,

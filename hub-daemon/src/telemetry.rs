@@ -30,6 +30,8 @@ pub const NOTICES_DROPPED: &str = "hearth_notices_dropped_total";
 pub const BASELINES_APPLIED: &str = "hearth_baselines_applied_total";
 pub const BASELINES_REFUSED: &str = "hearth_baselines_refused_total";
 pub const ALERTS_FLAPPING: &str = "hearth_alerts_flapping_total";
+/// NEWS2 parameter values by `verdict`: `held` (would change the subscore), `confirmed`, `refuted`.
+pub const NEWS2_VALUES: &str = "hearth_news2_values_total";
 
 /// Human-readable logs by default, JSON on request; `RUST_LOG` filters.
 pub fn init_logging(json: bool) {

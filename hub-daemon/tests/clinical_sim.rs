@@ -106,6 +106,14 @@ fn vitals(
     ]
 }
 
+/// A reading and its repeat ten minutes later: what confirms a value that changes a NEWS2 subscore
+/// (`[clinical.news2_confirm]`, `after_s = 240` by default, or the code's threshold `for_s` if longer).
+async fn confirmed(rig: &mut Rig, device: &str, obs: Vec<hearth_protocol::Observation>) {
+    rig.send(device, obs.clone()).await;
+    rig.clock.advance(10 * MIN);
+    rig.send(device, obs).await;
+}
+
 #[tokio::test]
 async fn new_confusion_from_a_carer_scores_three_and_completes_the_news2() {
     let mut rig = rig().await;
@@ -172,7 +180,7 @@ async fn supplemental_oxygen_scores_two() {
         at(&rig)
     );
     checkin(&mut rig, "p-1", &body).await;
-    rig.send("ox-1", vitals(20, 95, 115, 92, 375)).await;
+    confirmed(&mut rig, "ox-1", vitals(20, 95, 115, 92, 375)).await;
     // RR 20 → 0, SpO2 95 → 1, oxygen → 2, BP 115 → 0, pulse 92 → 1, A → 0, 37.5 → 0: 4, low band: no alert.
     assert!(sent_rule(&rig, "news2").await.is_empty());
     let body = format!(
@@ -327,7 +335,7 @@ async fn a_rising_news2_is_a_trend_even_within_the_low_band() {
     checkin(&mut rig, "p-1", &body).await;
     rig.send("ox-1", vitals(16, 97, 130, 72, 368)).await; // 0
     rig.clock.advance(6 * HOUR);
-    rig.send("ox-1", vitals(21, 95, 130, 92, 370)).await; // RR 2 + SpO2 1 + pulse 1 = 4
+    confirmed(&mut rig, "ox-1", vitals(21, 95, 130, 92, 370)).await; // RR 2 + SpO2 1 + pulse 1 = 4
     let r = sent_rule(&rig, "news2_rising").await;
     assert_eq!(r.len(), 1);
     assert!(
@@ -521,7 +529,7 @@ async fn soft_signs_and_trends_survive_a_restart() {
         1,
         "history came back from the database"
     );
-    rig2.send("ox-1", vitals(16, 97, 130, 92, 368)).await; // NEWS2 at least 1 (pulse 92)
+    confirmed(&mut rig2, "ox-1", vitals(16, 97, 130, 92, 368)).await; // NEWS2 at least 1 (pulse 92)
     let news2 = sent_rule(&rig2, "news2").await;
     assert_eq!(
         news2.len(),
@@ -613,24 +621,94 @@ async fn news2_freshness_is_configurable_per_parameter() {
     let raw = format!("{CONFIG}\n[clinical.news2_freshness]\nspo2_s = 600\n")
         .replace("[clinical]\ntimezone = \"Europe/London\"\n", "");
     let mut rig = Rig::from_config(&raw).await;
-    rig.send("ox-1", vec![spo2(91)]).await; // SpO2 91 scores 3: low-medium, an alert
+    confirmed(&mut rig, "ox-1", vec![spo2(91)]).await; // SpO2 91 scores 3: low-medium, an alert
     rig.clock.advance(20 * MIN);
     // RR 26 → 3, pulse 135 → 3, temp 39.5 → 2: 8 without SpO2, high — an upgrade, so a new revision.
-    rig.send(
-        "ox-1",
-        vec![
-            obs(Code::RespRate, 26, 0),
-            hr(135),
-            obs(Code::Temp, 395, -1),
-        ],
-    )
-    .await;
+    let set = vec![
+        obs(Code::RespRate, 26, 0),
+        hr(135),
+        obs(Code::Temp, 395, -1),
+    ];
+    confirmed(&mut rig, "ox-1", set).await;
     let news2 = sent_rule(&rig, "news2").await;
     assert_eq!(news2.last().unwrap()["severity"], "high");
     let last = &news2.last().unwrap()["details"]["news2"];
     assert_eq!(
         last["stale"],
         serde_json::json!(["spo2"]),
-        "20 min is older than the 10 min configured"
+        "30 min is older than the 10 min configured"
+    );
+}
+
+/// A single reading that would change a NEWS2 subscore (an oximeter on a moving hand) is held: no alert, the home is
+/// asked for a repeat reading, and a normal repeat refutes it. A low value that lasts past the re-check delay (4 min
+/// by default) is confirmed and scored, from the confirming reading.
+#[tokio::test]
+async fn a_single_artefact_is_held_for_a_repeat_and_a_lasting_change_is_scored() {
+    let mut rig = rig().await;
+    let body = format!(
+        r#"{{"checkin_id":"c-40","reporter":"carer","at":"{}","consciousness":"alert","oxygen":false}}"#,
+        at(&rig)
+    );
+    checkin(&mut rig, "p-1", &body).await;
+    rig.send("ox-1", vitals(16, 97, 130, 72, 368)).await; // all normal: accepted at once
+    rig.core.take_notices();
+
+    rig.clock.advance(5 * MIN);
+    rig.send("ox-1", vec![spo2(84)]).await; // 3 if it were scored
+    assert!(
+        sent_rule(&rig, "news2").await.is_empty(),
+        "held, not scored"
+    );
+    let notices = rig.core.take_notices();
+    assert_eq!(notices.len(), 1, "a repeat reading is asked for");
+    assert_eq!(notices[0].topic, "hub/reminders/p-1");
+    let n: Value = serde_json::from_str(&notices[0].payload).unwrap();
+    assert_eq!(n["repeat"], "spo2");
+    assert!(n["message"].as_str().unwrap().contains("oxygen level"));
+
+    rig.clock.advance(3 * MIN);
+    rig.send("ox-1", vec![spo2(96)]).await; // the repeat: normal, the 84 was an artefact
+    rig.clock.advance(10 * MIN);
+    rig.send("ox-1", vec![spo2(85)]).await; // held anew (the 84 is gone)
+    assert!(sent_rule(&rig, "news2").await.is_empty());
+
+    rig.clock.advance(2 * MIN);
+    rig.send("ox-1", vec![spo2(86)]).await; // 2 min: too soon to confirm
+    assert!(sent_rule(&rig, "news2").await.is_empty());
+    rig.clock.advance(3 * MIN);
+    rig.send("ox-1", vec![spo2(87)]).await; // 5 min after the first low one: confirmed
+    let news2 = sent_rule(&rig, "news2").await;
+    assert_eq!(news2.len(), 1, "a lasting desaturation is scored");
+    let sub = &news2[0]["details"]["news2"]["subscores"];
+    let spo2_sub = sub
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["parameter"] == "spo2")
+        .unwrap();
+    assert_eq!(
+        spo2_sub["value"], 87.0,
+        "scored from the confirming reading"
+    );
+    assert_eq!(spo2_sub["score"], 3);
+    assert_eq!(news2[0]["details"]["news2"]["band"], "low-medium");
+    assert!(
+        sent_rule(&rig, "news2_rising").await.is_empty(),
+        "the rise from 0 to 3 is told by the NEWS2 alert itself, not a second alert"
+    );
+}
+
+/// With `after_s = 0` every reading is scored at once (the behaviour before confirmation).
+#[tokio::test]
+async fn confirmation_can_be_turned_off() {
+    let raw = format!("{CONFIG}\n[clinical.news2_confirm]\nafter_s = 0\n")
+        .replace("[clinical]\ntimezone = \"Europe/London\"\n", "");
+    let mut rig = Rig::from_config(&raw).await;
+    rig.send("ox-1", vec![spo2(91)]).await;
+    assert_eq!(sent_rule(&rig, "news2").await.len(), 1);
+    assert!(
+        rig.core.take_notices().is_empty(),
+        "nothing held, nothing asked"
     );
 }

@@ -383,9 +383,13 @@ async fn an_assignment_is_audited_without_a_new_revision() {
     assert_eq!(n, 1);
 }
 
+/// These tests check the chart arithmetic and the alert's shape reading by reading, so every reading is scored at
+/// once; holding a changed value for a confirming reading is tested in `clinical_sim.rs`.
 const NEWS2_CONFIG: &str = r#"
 [home]
 id = "home-t"
+[clinical.news2_confirm]
+after_s = 0
 [[patients]]
 id = "p-1"
 devices = ["ox-1"]

@@ -24,6 +24,57 @@ pub struct Clinical {
     pub trends: Trends,
     /// How old each NEWS2 parameter may be and still be scored.
     pub news2_freshness: News2Freshness,
+    /// A measured value that would change its NEWS2 subscore waits for a second reading (`rules::confirm`).
+    pub news2_confirm: News2Confirm,
+}
+
+/// `[clinical.news2_confirm]` (see `docs/clinical-rules.md`, *Confirmation*).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct News2Confirm {
+    /// The confirming reading comes at least this long after the held one, or the longest `for_s` of the patient's
+    /// threshold rules on that code if longer; 0 scores every reading at once.
+    pub after_s: u64,
+    /// A held value older than this confirms nothing (twice-daily spot checks confirm with the next check).
+    pub within_s: u64,
+    /// Ask the home display for a repeat reading when a value is held (`{prefix}/reminders/{patient}`).
+    pub ask_repeat: bool,
+}
+
+impl Default for News2Confirm {
+    fn default() -> Self {
+        News2Confirm {
+            // The NHS advice for home oximetry: re-check an unexpected reading about 5 minutes later.
+            after_s: 240,
+            within_s: 36 * 3600,
+            ask_repeat: true,
+        }
+    }
+}
+
+impl News2Confirm {
+    pub fn rule(&self) -> crate::rules::confirm::Confirm {
+        crate::rules::confirm::Confirm {
+            after_ms: self.after_s as Millis * 1000,
+            within_ms: self.within_s as Millis * 1000,
+        }
+    }
+
+    pub(super) fn validate(&self) -> Result<(), (String, String)> {
+        if self.after_s > 24 * 3600 {
+            return Err((
+                "clinical.news2_confirm.after_s".into(),
+                "expected at most 1 day (0 turns confirmation off)".into(),
+            ));
+        }
+        if self.within_s < self.after_s || self.within_s > 7 * 24 * 3600 {
+            return Err((
+                "clinical.news2_confirm.within_s".into(),
+                "expected at least after_s and at most 7 days".into(),
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// `[clinical.news2_freshness]`: per-parameter windows, seconds (see `docs/clinical-rules.md`, *Freshness*).
@@ -102,6 +153,7 @@ impl Default for Clinical {
             learned_silence_intervals: 5,
             trends: Trends::default(),
             news2_freshness: News2Freshness::default(),
+            news2_confirm: News2Confirm::default(),
         }
     }
 }

@@ -15,6 +15,7 @@ use crate::clock::{Clock, Millis};
 use crate::config::Config;
 use crate::gate::{self, MAX_FUTURE_MS};
 use crate::model::{Alert, AlertKind, AlertState, Reading, Reason, Source, Trigger};
+use crate::rules::confirm;
 use crate::rules::flap::Flap;
 use crate::rules::news2::{self, Acvpu, AirOrOxygen, Score};
 use crate::rules::sbard::{self, Facts};
@@ -74,6 +75,9 @@ pub(super) struct Clinic {
     /// Each patient's recent NEWS2 subscores, for the rising-score trend.
     news2_history: HashMap<String, VecDeque<trend::ScoredAt>>,
     latest_news2: HashMap<String, Score>,
+    /// Per patient and parameter, a value waiting for a confirming reading before it enters NEWS2 (`rules::confirm`).
+    /// Not persisted: after a restart the next reading is held anew.
+    pub(super) news2_held: HashMap<(String, news2::Parameter), confirm::Scored>,
     flaps: HashMap<(String, String), Flap>,
     last_code_at: HashMap<(String, Code), Millis>,
     reminders_sent: HashSet<(String, String, Millis)>,
@@ -212,6 +216,21 @@ fn apply_baseline(rules: &mut RuleBook, b: &BaselineMessage) {
 }
 
 /// The NEWS2 slot a measured code fills.
+/// The input slot of a measured parameter (`None` for the categorical ones).
+fn news2_param_slot(
+    i: &mut news2::Inputs,
+    p: news2::Parameter,
+) -> Option<&mut Option<news2::Observed<f64>>> {
+    match p {
+        news2::Parameter::RespRate => Some(&mut i.resp_rate),
+        news2::Parameter::Spo2 => Some(&mut i.spo2),
+        news2::Parameter::BpSys => Some(&mut i.bp_sys),
+        news2::Parameter::Pulse => Some(&mut i.pulse),
+        news2::Parameter::Temp => Some(&mut i.temp),
+        news2::Parameter::AirOrOxygen | news2::Parameter::Consciousness => None,
+    }
+}
+
 fn news2_slot(i: &mut news2::Inputs, code: Code) -> Option<&mut Option<news2::Observed<f64>>> {
     Some(match code {
         Code::RespRate => &mut i.resp_rate,
@@ -652,6 +671,12 @@ impl<C: Clock> Core<C> {
         }
         let key = "clinical:trend:news2_rising";
         let active = self.is_open(patient, key);
+        // A score that alerts by its own band, or an open NEWS2 alert, already tells the team: the rising trend is
+        // for rises the band does not show (inside the low band), not a second alert for the same change.
+        let covered = score.severity().is_some() || self.is_open(patient, "clinical:news2");
+        if covered && !active {
+            return;
+        }
         let cfg = self.cfg.clinical.trends.clone();
         let found = trend::news2_rising(&h, &cfg, active).map(|g| {
             format!(
@@ -778,6 +803,123 @@ impl<C: Clock> Core<C> {
                 }
             }
         }
+    }
+
+    /// Admits a measured value into the patient's NEWS2 inputs unless it would change its subscore unconfirmed
+    /// (`rules::confirm`). Returns whether the inputs changed. A held worsening to a subscore of 2 or 3 from a spot-check
+    /// device asks the home for a repeat reading (a continuous device repeats by itself).
+    pub(super) fn news2_admit(
+        &mut self,
+        patient: &str,
+        device: &str,
+        param: news2::Parameter,
+        value: news2::Observed<f64>,
+        now: Millis,
+    ) -> bool {
+        let scale = self.news2_scale(patient);
+        let mut rule = self.cfg.clinical.news2_confirm.rule();
+        // One alarm delay per patient and code: the threshold rules' own `for_s` (an agreed baseline's, say 600 s for
+        // a continuous oximeter) holds the NEWS2 value as long, so one re-check confirms both.
+        if rule.after_ms > 0
+            && let Some(code) = param.code()
+        {
+            let longest = self
+                .rules
+                .groups(patient, code, now)
+                .iter()
+                .flatten()
+                .map(|t| t.for_ms)
+                .max()
+                .unwrap_or(0);
+            rule.after_ms = rule.after_ms.max(longest).min(rule.within_ms);
+        }
+        let ask_repeat = self.cfg.clinical.news2_confirm.ask_repeat;
+        let inputs = self.news2_inputs.entry(patient.to_string()).or_default();
+        let on_oxygen = inputs
+            .air_or_oxygen
+            .is_some_and(|o| o.value == AirOrOxygen::Oxygen);
+        let Some(slot) = news2_param_slot(inputs, param) else {
+            return false;
+        };
+        if slot.is_some_and(|s| s.at > value.at) {
+            return false; // an older reading arriving late: the score already has a newer one
+        }
+        let scored = |o: news2::Observed<f64>| {
+            news2::parameter_score(param, o.value, scale, on_oxygen)
+                .map(|score| confirm::Scored { value: o, score })
+        };
+        let (Some(new), current) = (scored(value), slot.and_then(scored)) else {
+            return false;
+        };
+        let key = (patient.to_string(), param);
+        let held = self.clinic.news2_held.get(&key).copied();
+        let (verdict, still_held) = confirm::judge(&rule, current, held, new);
+        match still_held {
+            Some(h) => self.clinic.news2_held.insert(key, h),
+            None => self.clinic.news2_held.remove(&key),
+        };
+        let counter =
+            |v: &'static str| metrics::counter!(m::NEWS2_VALUES, "verdict" => v).increment(1);
+        match verdict {
+            confirm::Verdict::Accept { refuted } => {
+                if refuted.is_some() {
+                    counter("refuted");
+                }
+                *slot = Some(value);
+                true
+            }
+            confirm::Verdict::Confirmed { .. } => {
+                counter("confirmed");
+                *slot = Some(value);
+                true
+            }
+            confirm::Verdict::Hold { first } => {
+                counter("held");
+                let worse = new.score >= 2 && current.is_none_or(|c| new.score > c.score);
+                if first && ask_repeat && worse && !self.is_continuous(device) {
+                    self.ask_repeat(patient, param, value.at + rule.after_ms, now);
+                }
+                false
+            }
+        }
+    }
+
+    /// A device that reports at least every 30 min: configured so, or learned from its readings.
+    fn is_continuous(&self, device: &str) -> bool {
+        let configured = self
+            .cfg
+            .device(device)
+            .and_then(|d| d.expected_every_s)
+            .is_some_and(|s| (s as Millis) * 1000 <= CONTINUOUS_MS);
+        configured
+            || self.clinic.cadence.get(device).is_some_and(|c| {
+                c.samples >= CADENCE_MIN_SAMPLES && c.mean_ms <= CONTINUOUS_MS as f64
+            })
+    }
+
+    /// Asks the home display (or a board's buzzer) for a repeat reading of `param`; advisory, like a reminder.
+    fn ask_repeat(&mut self, patient: &str, param: news2::Parameter, due: Millis, now: Millis) {
+        let what = match param {
+            news2::Parameter::RespRate => "breathing rate",
+            news2::Parameter::Spo2 => "oxygen level",
+            news2::Parameter::BpSys => "blood pressure",
+            news2::Parameter::Pulse => "pulse",
+            news2::Parameter::Temp => "temperature",
+            news2::Parameter::AirOrOxygen | news2::Parameter::Consciousness => return,
+        };
+        let due = due.max(now);
+        metrics::counter!(m::REMINDERS_SENT).increment(1);
+        let payload = serde_json::json!({
+            "patient": patient,
+            "repeat": param.as_str(),
+            "due": hearth_protocol::json::format_rfc3339_millis(due),
+            "message": format!("Please rest for a few minutes, then take your {what} reading again"),
+        });
+        let topic = format!("{}/reminders/{}", self.cfg.sensors.topic_prefix, patient);
+        self.push_notice(Notice {
+            topic,
+            payload: payload.to_string(),
+        });
     }
 
     fn push_notice(&mut self, n: Notice) {

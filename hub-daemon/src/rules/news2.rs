@@ -441,6 +441,23 @@ impl Sorter<'_> {
 }
 
 /// Chart 3/4: ≥ 7 high; 5–6 medium; otherwise a single 3 is low-medium; otherwise low.
+/// The subscore a measured parameter's value alone would get: what a new reading is compared with before it enters
+/// the score (`rules::confirm`). `None` for the categorical parameters (from check-ins, never held).
+pub fn parameter_score(p: Parameter, value: f64, scale: Scale, on_oxygen: bool) -> Option<u8> {
+    let r = |per_unit| round_half_up(value, per_unit);
+    Some(match p {
+        Parameter::RespRate => resp_rate_score(r(1)),
+        Parameter::Spo2 => match scale {
+            Scale::One => spo2_scale1_score(r(1)),
+            Scale::Two => spo2_scale2_score(r(1), on_oxygen),
+        },
+        Parameter::BpSys => bp_sys_score(r(1)),
+        Parameter::Pulse => pulse_score(r(1)),
+        Parameter::Temp => temp_tenths_score(r(10)),
+        Parameter::AirOrOxygen | Parameter::Consciousness => return None,
+    })
+}
+
 fn band(total: u8, any_three: bool) -> Band {
     match total {
         7.. => Band::High,

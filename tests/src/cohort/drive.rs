@@ -202,6 +202,9 @@ pub struct Run {
     pub nurse_resolutions: usize,
     /// Reminders the hub sent to the home for scheduled readings not yet taken.
     pub reminders: usize,
+    /// Requests to the home for a repeat reading of a held NEWS2 value (the simulated patients do not act on them:
+    /// they re-check by the card's rule alone).
+    pub repeat_asks: usize,
 }
 
 /// The timers run every this many simulated minutes. The daemon ticks every second; every timer the cohort meets —
@@ -230,6 +233,7 @@ pub async fn run(c: &Cohort, rules: Rules) -> Run {
     let mut next_checkin = 0;
     let mut nurse_resolutions = 0;
     let mut reminders = 0;
+    let mut repeat_asks = 0;
     let minutes = c.spec.days * DAY / MIN;
     for m in 1..=minutes {
         let now = START + m * MIN;
@@ -249,13 +253,20 @@ pub async fn run(c: &Cohort, rules: Rules) -> Run {
         if m % TICK_EVERY_MIN == 0 {
             core.tick().await.expect("tick");
         }
-        reminders += core.take_notices().len();
+        for n in core.take_notices() {
+            if n.payload.contains("\"repeat\"") {
+                repeat_asks += 1;
+            } else {
+                reminders += 1;
+            }
+        }
         if REVIEWS.contains(&((now - START) % DAY)) {
             nurse_resolutions += review(c, &mut core, &store, now).await;
         }
     }
     let mut run = collect(&store, nurse_resolutions).await;
     run.reminders = reminders;
+    run.repeat_asks = repeat_asks;
     run
 }
 
@@ -409,5 +420,6 @@ async fn collect(store: &Store, nurse_resolutions: usize) -> Run {
         quarantined,
         nurse_resolutions,
         reminders: 0,
+        repeat_asks: 0,
     }
 }

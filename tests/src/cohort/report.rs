@@ -373,6 +373,11 @@ impl Report {
         );
         let _ = writeln!(
             s,
+            "| NEWS2 values held for confirmation: repeat readings asked of the home (spot checks only) | {} | |",
+            self.run.repeat_asks
+        );
+        let _ = writeln!(
+            s,
             "| nurse resolutions at reviews | {} | |",
             self.run.nurse_resolutions
         );
