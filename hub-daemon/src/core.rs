@@ -31,6 +31,7 @@ use crate::store::{
 use crate::telemetry as m;
 
 mod clinical;
+mod device_clock;
 pub use clinical::{CheckinInbound, Notice};
 
 /// Called once the fate of an inbound message is committed (stored, quarantined or known duplicate).
@@ -101,6 +102,8 @@ pub struct Core<C: Clock> {
     ticks: u64,
     outbox_changed: Arc<Notify>,
     clinic: clinical::Clinic,
+    /// Per device, the delays of its last readings: a wrong clock shows as a steady one (`device_clock`).
+    delays: HashMap<String, device_clock::Delays>,
     notice_tx: Option<mpsc::Sender<Notice>>,
 }
 
@@ -149,6 +152,7 @@ impl<C: Clock> Core<C> {
             ticks: 0,
             outbox_changed,
             clinic,
+            delays: HashMap::new(),
             notice_tx: None,
         })
     }
@@ -402,6 +406,7 @@ impl<C: Clock> Core<C> {
 
     fn apply_rules(&mut self, r: &Reading, now: Millis, batch: &mut WriteBatch) {
         let stale = now - r.observed_at > (self.cfg.alerting.stale_after_s as Millis) * 1000;
+        self.device_clock_check(r, now, batch);
         for o in &r.obs {
             // An invalid value has no number: it can never be scored (invariant 6).
             let Value::Number(q) = o.value else { continue };

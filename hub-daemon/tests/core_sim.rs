@@ -114,6 +114,51 @@ async fn stale_readings_fire_no_value_rule() {
     assert_eq!(n, 1, "but it is kept");
 }
 
+/// A device whose clock runs six hours slow: every reading arrives stale and fires nothing, so the hub says so with
+/// a technical alert (hazard H05) — and not for a phone that delivers a backlog — and resolves it once the clock is
+/// set.
+#[tokio::test]
+async fn a_device_clock_hours_slow_raises_a_technical_alert() {
+    async fn technical(rig: &Rig) -> Vec<serde_json::Value> {
+        rig.outbox()
+            .await
+            .iter()
+            .map(|(_, _, p)| serde_json::from_str::<serde_json::Value>(p).unwrap())
+            .filter(|v| v["rule"] == "device_clock")
+            .collect()
+    }
+    let mut rig = Rig::new().await;
+    // A backlog: five readings taken over four hours a day ago, delivered together.
+    let now = rig.clock.now_ms();
+    for (i, ago) in [1680, 1630, 1580, 1530, 1480].into_iter().enumerate() {
+        rig.send_at("ox-1", 1 + i as u32, Some(now - ago * MIN), vec![spo2(97)])
+            .await;
+    }
+    assert!(technical(&rig).await.is_empty(), "a backlog is not a clock");
+    for i in 0..5u32 {
+        rig.clock.advance(30 * MIN);
+        let t = rig.clock.now_ms() - 6 * HOUR;
+        rig.send_at("ox-1", 10 + i, Some(t), vec![spo2(85)]).await;
+    }
+    let alerts = technical(&rig).await;
+    assert_eq!(alerts.len(), 1, "five readings 6 h late, each the same");
+    assert_eq!(alerts[0]["kind"], "technical");
+    assert!(
+        alerts[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("about 360 min")
+    );
+    assert!(
+        rig.states().await.iter().all(|s| !s.starts_with("spo2")),
+        "the stale values themselves still fire nothing"
+    );
+    let now = rig.clock.now_ms();
+    rig.send_at("ox-1", 20, Some(now), vec![spo2(97)]).await; // the clock was set
+    let alerts = technical(&rig).await;
+    assert_eq!(alerts.last().unwrap()["state"], "resolved");
+}
+
 #[tokio::test]
 async fn duration_rule_needs_five_minutes_of_tachycardia() {
     let mut rig = Rig::new().await;

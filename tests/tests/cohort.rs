@@ -181,3 +181,16 @@ fn rule_families() {
         );
     }
 }
+
+/// The cuff whose clock goes 6 h slow (its readings arrive stale and fire nothing) is reported by one technical
+/// `device_clock` alert — and no device of the patients whose phone syncs late is (hazard H05).
+#[test]
+fn a_wrong_device_clock_is_reported_and_late_syncing_is_not() {
+    let r = report();
+    assert_eq!(
+        r.technical_by_rule.get("device_clock").copied(),
+        Some(1),
+        "{:?}",
+        r.technical_by_rule
+    );
+}

@@ -1,0 +1,114 @@
+//! A device whose clock is wrong: its readings arrive "stale" one after another, so no value rule ever fires on them
+//! (invariant: stale data never alarms) and the device is silently switched off as far as alerting goes (hazard H05,
+//! found by the simulated cohort: a cuff running 6 h slow). This raises a technical alert instead.
+//!
+//! Told apart from a phone or a board that syncs late by the spread of the delays: a backlog delivered at once has
+//! delays from minutes to hours, a wrong clock the same delay every time.
+
+use std::collections::VecDeque;
+
+use hearth_protocol::json::Severity;
+
+use super::{Core, HOME};
+use crate::clock::{Clock, Millis};
+use crate::model::{AlertKind, AlertState, Reading, TimeSource};
+use crate::store::WriteBatch;
+
+/// Consecutive stale arrivals needed before the clock is suspected.
+const RUN: usize = 5;
+/// Their delays agree within this: a clock offset, not a backlog.
+const SPREAD_MS: Millis = 10 * 60_000;
+
+/// The delays of a device's last readings (arrival − device time), newest last.
+#[derive(Debug, Default)]
+pub(super) struct Delays(VecDeque<Millis>);
+
+impl Delays {
+    fn push(&mut self, d: Millis) {
+        if self.0.len() == RUN {
+            self.0.pop_front();
+        }
+        self.0.push_back(d);
+    }
+
+    /// The typical delay if the last `RUN` readings all arrived stale with about the same delay.
+    fn offset(&self, stale_ms: Millis) -> Option<Millis> {
+        if self.0.len() < RUN || self.0.iter().any(|d| *d <= stale_ms) {
+            return None;
+        }
+        let (lo, hi) = (self.0.iter().min()?, self.0.iter().max()?);
+        (hi - lo <= SPREAD_MS).then(|| self.0[RUN / 2])
+    }
+}
+
+impl<C: Clock> Core<C> {
+    /// After each reading with a device time: raises `device_clock` when the device's clock looks wrong, resolves it
+    /// when a reading arrives on time again.
+    pub(super) fn device_clock_check(&mut self, r: &Reading, now: Millis, batch: &mut WriteBatch) {
+        if r.time_source != TimeSource::Device {
+            return;
+        }
+        let stale_ms = (self.cfg.alerting.stale_after_s as Millis) * 1000;
+        let delays = self.delays.entry(r.device.clone()).or_default();
+        delays.push(r.received_at - r.observed_at);
+        let offset = delays.offset(stale_ms);
+        let patient = self
+            .registry
+            .patient(&r.device)
+            .map(str::to_string)
+            .unwrap_or_else(|_| HOME.to_string());
+        let key = (patient, format!("technical:device_clock:{}", r.device));
+        let open = self.open.contains_key(&key);
+        match offset {
+            Some(off) if !open => {
+                let message = format!(
+                    "device {}: its last {RUN} readings arrived about {} min after their device time — its clock is \
+                     probably wrong; they are stored but no value rule fires on them. Set the device's clock.",
+                    r.device,
+                    off / 60_000
+                );
+                self.raise(
+                    &key.0,
+                    &key.1,
+                    AlertKind::Technical,
+                    "device_clock",
+                    Severity::Medium,
+                    None,
+                    message,
+                    now,
+                    batch,
+                );
+            }
+            None if open && r.received_at - r.observed_at <= stale_ms => {
+                let message = format!("device {}: readings arrive on time again", r.device);
+                self.set_state(&key, AlertState::Resolved, message, now, batch);
+            }
+            _ => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MIN: Millis = 60_000;
+
+    #[test]
+    fn a_steady_large_delay_is_a_clock_offset_and_a_backlog_is_not() {
+        let stale = 15 * MIN;
+        let mut slow = Delays::default();
+        for i in 0..RUN as i64 {
+            assert_eq!(slow.offset(stale), None, "not before {RUN} readings");
+            slow.push(360 * MIN + i * MIN);
+        }
+        assert_eq!(slow.offset(stale), Some(362 * MIN));
+        let mut backlog = Delays::default();
+        for i in 0..RUN as i64 {
+            backlog.push(240 * MIN - i * 50 * MIN); // 4 h of readings delivered at once
+        }
+        assert_eq!(backlog.offset(stale), None);
+        slow.push(MIN);
+        assert_eq!(slow.offset(stale), None, "one reading on time clears it");
+    }
+}
