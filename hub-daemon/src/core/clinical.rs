@@ -834,15 +834,23 @@ impl<C: Clock> Core<C> {
             rule.after_ms = rule.after_ms.max(longest).min(rule.within_ms);
         }
         let ask_repeat = self.cfg.clinical.news2_confirm.ask_repeat;
+        let o2_fresh_ms = self
+            .cfg
+            .clinical
+            .news2_freshness
+            .windows()
+            .window_ms(news2::Parameter::AirOrOxygen);
         let inputs = self.news2_inputs.entry(patient.to_string()).or_default();
+        // As the score sees it: oxygen counts only while its check-in is fresh.
         let on_oxygen = inputs
             .air_or_oxygen
-            .is_some_and(|o| o.value == AirOrOxygen::Oxygen);
+            .is_some_and(|o| o.value == AirOrOxygen::Oxygen && now - o.at <= o2_fresh_ms);
         let Some(slot) = news2_param_slot(inputs, param) else {
             return false;
         };
-        if slot.is_some_and(|s| s.at > value.at) {
-            return false; // an older reading arriving late: the score already has a newer one
+        if !value.value.is_finite() || slot.is_some_and(|s| s.at > value.at) {
+            // Not finite (never scored), or older than the value in the score: a late reading never replaces it.
+            return false;
         }
         let scored = |o: news2::Observed<f64>| {
             news2::parameter_score(param, o.value, scale, on_oxygen)
