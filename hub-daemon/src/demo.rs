@@ -42,6 +42,9 @@ pub async fn run(shutdown: CancellationToken, duration_s: Option<u64>) -> anyhow
     cfg.http.listen = SocketAddr::from(([127, 0, 0, 1], 0));
     cfg.storage.path = dir.path().join("hearth.db");
     cfg.alerting.escalate_after_s = 90;
+    // The demo plays hours of deterioration in about a minute, so NEWS2's re-check delay (240 s at home) shrinks with
+    // it: a changed value is confirmed by the readings of the next 6 s (docs/clinical-rules.md, Confirmation).
+    cfg.clinical.news2_confirm.after_s = 6;
     let home = cfg.home.id.clone();
     let care_prefix = cfg.upstream.topic_prefix.clone();
     let hub_prefix = cfg.sensors.topic_prefix.clone();
