@@ -640,11 +640,11 @@ impl<C: Clock> Core<C> {
         let inputs = self.news2_inputs.entry(patient.to_string()).or_default();
         let freshness = self.cfg.clinical.news2_freshness.windows();
         let score = news2::score(inputs, scale, now, &freshness);
-        self.news2_scored(patient, &score, now, batch);
         let raised = self.clinic.monitoring_raised(patient, now);
         let severity = score
             .severity()
             .or_else(|| (raised && score.total >= 1).then_some(Severity::Low));
+        self.news2_scored(patient, &score, severity.is_some(), now, batch);
         let key = (patient.to_string(), "clinical:news2".to_string());
         let details = serde_json::json!({ "news2": &score, "monitoring": if raised { "raised" } else { "usual" } });
         let mut message = format!("NEWS2 {} ({})", score.total, score.band);

@@ -67,10 +67,12 @@ impl News2Confirm {
                 "expected at most 1 day (0 turns confirmation off)".into(),
             ));
         }
-        if self.within_s < self.after_s || self.within_s > 7 * 24 * 3600 {
+        // A confirming reading must fit between `after_s` and `within_s`: a window too narrow would let a held
+        // change never be confirmed.
+        if self.within_s < 2 * self.after_s || self.within_s > 7 * 24 * 3600 {
             return Err((
                 "clinical.news2_confirm.within_s".into(),
-                "expected at least after_s and at most 7 days".into(),
+                "expected at least twice after_s and at most 7 days".into(),
             ));
         }
         Ok(())

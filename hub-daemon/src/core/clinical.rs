@@ -215,7 +215,6 @@ fn apply_baseline(rules: &mut RuleBook, b: &BaselineMessage) {
     }
 }
 
-/// The NEWS2 slot a measured code fills.
 /// The input slot of a measured parameter (`None` for the categorical ones).
 fn news2_param_slot(
     i: &mut news2::Inputs,
@@ -231,6 +230,7 @@ fn news2_param_slot(
     }
 }
 
+/// The NEWS2 slot a measured code fills.
 fn news2_slot(i: &mut news2::Inputs, code: Code) -> Option<&mut Option<news2::Observed<f64>>> {
     Some(match code {
         Code::RespRate => &mut i.resp_rate,
@@ -645,6 +645,7 @@ impl<C: Clock> Core<C> {
         &mut self,
         patient: &str,
         score: &Score,
+        alerting: bool,
         now: Millis,
         batch: &mut WriteBatch,
     ) {
@@ -671,9 +672,9 @@ impl<C: Clock> Core<C> {
         }
         let key = "clinical:trend:news2_rising";
         let active = self.is_open(patient, key);
-        // A score that alerts by its own band, or an open NEWS2 alert, already tells the team: the rising trend is
-        // for rises the band does not show (inside the low band), not a second alert for the same change.
-        let covered = score.severity().is_some() || self.is_open(patient, "clinical:news2");
+        // A score that alerts by itself (its band, or any score while monitoring is raised), or an open NEWS2
+        // alert, already tells the team: the rising trend is for rises nothing else shows, not a second alert.
+        let covered = alerting || self.is_open(patient, "clinical:news2");
         if covered && !active {
             return;
         }
@@ -818,6 +819,10 @@ impl<C: Clock> Core<C> {
     ) -> bool {
         let scale = self.news2_scale(patient);
         let mut rule = self.cfg.clinical.news2_confirm.rule();
+        if !self.cfg.alerting.news2 {
+            // Nothing is scored: the SBARD handover shows every latest value as it came.
+            rule.after_ms = 0;
+        }
         // One alarm delay per patient and code: the threshold rules' own `for_s` (an agreed baseline's, say 600 s for
         // a continuous oximeter) holds the NEWS2 value as long, so one re-check confirms both.
         if rule.after_ms > 0
@@ -831,7 +836,9 @@ impl<C: Clock> Core<C> {
                 .map(|t| t.for_ms)
                 .max()
                 .unwrap_or(0);
-            rule.after_ms = rule.after_ms.max(longest).min(rule.within_ms);
+            // At most half the window, so a confirming reading always has room (a threshold rule with a very long
+            // `for_s` must not make a held change unconfirmable).
+            rule.after_ms = rule.after_ms.max(longest).min(rule.within_ms / 2);
         }
         let ask_repeat = self.cfg.clinical.news2_confirm.ask_repeat;
         let o2_fresh_ms = self
@@ -883,7 +890,7 @@ impl<C: Clock> Core<C> {
             }
             confirm::Verdict::Hold { first } => {
                 counter("held");
-                let worse = new.score >= 2 && current.is_none_or(|c| new.score > c.score);
+                let worse = new.score >= 2 && new.score > confirm::base(&rule, current, new);
                 if first && ask_repeat && worse && !self.is_continuous(device) {
                     self.ask_repeat(patient, param, value.at + rule.after_ms, now);
                 }
@@ -1177,6 +1184,14 @@ impl<C: Clock> Core<C> {
                 }
             }
         }
+        let mut unconfirmed: Vec<(Code, f64, Millis)> = self
+            .clinic
+            .news2_held
+            .iter()
+            .filter(|((p, _), _)| *p == a.patient)
+            .filter_map(|((_, param), h)| Some((param.code()?, h.value.value, h.value.at)))
+            .collect();
+        unconfirmed.sort_by_key(|(c, _, _)| c.as_str());
         if let Some((at, w)) = self
             .clinic
             .series
@@ -1204,6 +1219,7 @@ impl<C: Clock> Core<C> {
             agreements,
             news2: self.clinic.latest_news2.get(&a.patient),
             vitals,
+            unconfirmed,
             soft_signs: soft.map(|s| (s.signs.as_slice(), s.reporter.as_str(), s.at)),
             monitoring_raised: self.clinic.monitoring_raised(&a.patient, now),
             others,

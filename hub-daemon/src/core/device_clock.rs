@@ -2,8 +2,9 @@
 //! (invariant: stale data never alarms) and the device is silently switched off as far as alerting goes (hazard H05,
 //! found by the simulated cohort: a cuff running 6 h slow). This raises a technical alert instead.
 //!
-//! Told apart from a phone or a board that syncs late by the spread of the delays: a backlog delivered at once has
-//! delays from minutes to hours, a wrong clock the same delay every time.
+//! Told apart from a phone or a board that syncs late: a wrong clock gives the same delay every time and readings
+//! arrive as spread out as they were taken; a backlog arrives in a burst (and, from a sparse device, with delays from
+//! minutes to hours).
 
 use std::collections::VecDeque;
 
@@ -19,25 +20,35 @@ const RUN: usize = 5;
 /// Their delays agree within this: a clock offset, not a backlog.
 const SPREAD_MS: Millis = 10 * 60_000;
 
-/// The delays of a device's last readings (arrival − device time), newest last.
+/// A device's last readings as (device time, arrival time), newest last.
 #[derive(Debug, Default)]
-pub(super) struct Delays(VecDeque<Millis>);
+pub(super) struct Delays(VecDeque<(Millis, Millis)>);
 
 impl Delays {
-    fn push(&mut self, d: Millis) {
+    fn push(&mut self, observed_at: Millis, received_at: Millis) {
         if self.0.len() == RUN {
             self.0.pop_front();
         }
-        self.0.push_back(d);
+        self.0.push_back((observed_at, received_at));
     }
 
-    /// The typical delay if the last `RUN` readings all arrived stale with about the same delay.
+    /// The typical delay if the last `RUN` readings all arrived stale, with about the same delay, and spread out in
+    /// arrival as they were in device time (a backlog arrives in a burst, however regular its delays look).
     fn offset(&self, stale_ms: Millis) -> Option<Millis> {
-        if self.0.len() < RUN || self.0.iter().any(|d| *d <= stale_ms) {
+        if self.0.len() < RUN {
             return None;
         }
-        let (lo, hi) = (self.0.iter().min()?, self.0.iter().max()?);
-        (hi - lo <= SPREAD_MS).then(|| self.0[RUN / 2])
+        let delays: Vec<Millis> = self.0.iter().map(|(o, r)| r - o).collect();
+        if delays.iter().any(|d| *d <= stale_ms) {
+            return None;
+        }
+        let spread = delays.iter().max()? - delays.iter().min()?;
+        let span = |pick: fn(&(Millis, Millis)) -> Millis| {
+            let (first, last) = (self.0.front().map(pick)?, self.0.back().map(pick)?);
+            Some(last - first)
+        };
+        let (observed, arrived) = (span(|p| p.0)?, span(|p| p.1)?);
+        (spread <= SPREAD_MS && observed > 0 && 2 * arrived >= observed).then(|| delays[RUN / 2])
     }
 }
 
@@ -50,7 +61,7 @@ impl<C: Clock> Core<C> {
         }
         let stale_ms = (self.cfg.alerting.stale_after_s as Millis) * 1000;
         let delays = self.delays.entry(r.device.clone()).or_default();
-        delays.push(r.received_at - r.observed_at);
+        delays.push(r.observed_at, r.received_at);
         let offset = delays.offset(stale_ms);
         let patient = self
             .registry
@@ -97,18 +108,29 @@ mod tests {
     #[test]
     fn a_steady_large_delay_is_a_clock_offset_and_a_backlog_is_not() {
         let stale = 15 * MIN;
+        let t0 = 1_000 * MIN;
+        // A cuff 6 h slow, a reading every 30 min.
         let mut slow = Delays::default();
         for i in 0..RUN as i64 {
             assert_eq!(slow.offset(stale), None, "not before {RUN} readings");
-            slow.push(360 * MIN + i * MIN);
+            let arrived = t0 + i * 30 * MIN;
+            slow.push(arrived - 360 * MIN - i * MIN, arrived);
         }
         assert_eq!(slow.offset(stale), Some(362 * MIN));
-        let mut backlog = Delays::default();
+        // Four hours of sparse readings delivered at once: delays from 4 h down to 40 min.
+        let mut sparse = Delays::default();
         for i in 0..RUN as i64 {
-            backlog.push(240 * MIN - i * 50 * MIN); // 4 h of readings delivered at once
+            sparse.push(t0 - 240 * MIN + i * 50 * MIN, t0 + i * 100);
         }
-        assert_eq!(backlog.offset(stale), None);
-        slow.push(MIN);
+        assert_eq!(sparse.offset(stale), None);
+        // An oximeter every 30 s, flushed after an hour offline: regular delays, but all arriving in a burst.
+        let mut burst = Delays::default();
+        for i in 0..RUN as i64 {
+            burst.push(t0 - 60 * MIN + i * 30_000, t0 + i * 50);
+        }
+        assert_eq!(burst.offset(stale), None);
+        let now = t0 + 200 * MIN;
+        slow.push(now - MIN, now);
         assert_eq!(slow.offset(stale), None, "one reading on time clears it");
     }
 }

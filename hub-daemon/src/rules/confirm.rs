@@ -43,6 +43,14 @@ pub enum Verdict {
     Confirmed { held: Scored },
 }
 
+/// The subscore `new` is measured from: the current value's, or normal (0) when there is no current value within
+/// `within`.
+pub fn base(cfg: &Confirm, current: Option<Scored>, new: Scored) -> u8 {
+    current
+        .filter(|c| new.value.at - c.value.at <= cfg.within_ms)
+        .map_or(0, |c| c.score)
+}
+
 /// Judges `new` against the parameter's `current` (scored) value and its `held` one. Returns the verdict and what is
 /// held afterwards.
 pub fn judge(
@@ -54,10 +62,7 @@ pub fn judge(
     if cfg.after_ms == 0 {
         return (Verdict::Accept { refuted: None }, None);
     }
-    // With no recent current value, the change is measured from a normal subscore.
-    let base = current
-        .filter(|c| new.value.at - c.value.at <= cfg.within_ms)
-        .map_or(0, |c| c.score);
+    let base = base(cfg, current, new);
     if new.score == base {
         return (Verdict::Accept { refuted: held }, None);
     }

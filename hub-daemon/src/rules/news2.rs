@@ -440,7 +440,6 @@ impl Sorter<'_> {
     }
 }
 
-/// Chart 3/4: ≥ 7 high; 5–6 medium; otherwise a single 3 is low-medium; otherwise low.
 /// The subscore a measured parameter's value alone would get: what a new reading is compared with before it enters
 /// the score (`rules::confirm`). `None` for the categorical parameters (from check-ins, never held).
 pub fn parameter_score(p: Parameter, value: f64, scale: Scale, on_oxygen: bool) -> Option<u8> {
@@ -458,6 +457,7 @@ pub fn parameter_score(p: Parameter, value: f64, scale: Scale, on_oxygen: bool) 
     })
 }
 
+/// Chart 3/4: ≥ 7 high; 5–6 medium; otherwise a single 3 is low-medium; otherwise low.
 fn band(total: u8, any_three: bool) -> Band {
     match total {
         7.. => Band::High,

@@ -31,6 +31,8 @@ pub struct Facts<'a> {
     pub news2: Option<&'a Score>,
     /// Latest value of each vital sign with its time.
     pub vitals: Vec<(Code, f64, Millis)>,
+    /// Newer values held for a confirming reading (not in the score yet): (code, value, observed at).
+    pub unconfirmed: Vec<(Code, f64, Millis)>,
     /// Soft signs from check-ins in force, with who reported them and when.
     pub soft_signs: Option<(&'a [SoftSign], &'a str, Millis)>,
     pub monitoring_raised: bool,
@@ -134,6 +136,20 @@ fn assessment(f: &Facts<'_>) -> String {
             .collect();
         parts.push(format!("latest: {}", v.join(", ")));
     }
+    if !f.unconfirmed.is_empty() {
+        let v: Vec<String> = f
+            .unconfirmed
+            .iter()
+            .map(|(c, v, at)| {
+                let (v, u, t) = (trim(*v), c.unit(), local(f.tz, *at));
+                format!("{} {v} {u} at {t}", c.as_str())
+            })
+            .collect();
+        parts.push(format!(
+            "awaiting a repeat reading (not scored yet): {}",
+            v.join(", ")
+        ));
+    }
     if let Some((signs, reporter, at)) = f.soft_signs
         && !signs.is_empty()
     {
@@ -228,6 +244,7 @@ mod tests {
             agreements: vec![],
             news2: score,
             vitals: vec![(Code::Spo2, 93.0, 1_795_000_000_000)],
+            unconfirmed: Vec::new(),
             soft_signs: None,
             monitoring_raised: false,
             others: vec![],
@@ -256,6 +273,19 @@ mod tests {
         for field in ["S: ", " B: ", " A: ", " R: ", " D: "] {
             assert!(s.text.contains(field));
         }
+    }
+
+    #[test]
+    fn a_value_held_for_a_repeat_is_shown_as_not_scored() {
+        let tz = TimeZone::UTC;
+        let mut f = facts(&tz, None);
+        f.unconfirmed = vec![(Code::Spo2, 84.0, 1_795_000_060_000)];
+        let a = assessment(&f);
+        assert!(
+            a.contains("awaiting a repeat reading (not scored yet): spo2 84 % at"),
+            "{a}"
+        );
+        assert!(a.contains("latest: spo2 93 %"), "{a}");
     }
 
     #[test]
