@@ -119,14 +119,6 @@ async fn stale_readings_fire_no_value_rule() {
 /// set.
 #[tokio::test]
 async fn a_device_clock_hours_slow_raises_a_technical_alert() {
-    async fn technical(rig: &Rig) -> Vec<serde_json::Value> {
-        rig.outbox()
-            .await
-            .iter()
-            .map(|(_, _, p)| serde_json::from_str::<serde_json::Value>(p).unwrap())
-            .filter(|v| v["rule"] == "device_clock")
-            .collect()
-    }
     let mut rig = Rig::new().await;
     // A backlog: five readings taken over four hours a day ago, delivered together.
     let now = rig.clock.now_ms();
@@ -134,13 +126,16 @@ async fn a_device_clock_hours_slow_raises_a_technical_alert() {
         rig.send_at("ox-1", 1 + i as u32, Some(now - ago * MIN), vec![spo2(97)])
             .await;
     }
-    assert!(technical(&rig).await.is_empty(), "a backlog is not a clock");
+    assert!(
+        payloads(&rig, "device_clock").await.is_empty(),
+        "a backlog is not a clock"
+    );
     for i in 0..5u32 {
         rig.clock.advance(30 * MIN);
         let t = rig.clock.now_ms() - 6 * HOUR;
         rig.send_at("ox-1", 10 + i, Some(t), vec![spo2(85)]).await;
     }
-    let alerts = technical(&rig).await;
+    let alerts = payloads(&rig, "device_clock").await;
     assert_eq!(alerts.len(), 1, "five readings 6 h late, each the same");
     assert_eq!(alerts[0]["kind"], "technical");
     assert!(
@@ -155,7 +150,7 @@ async fn a_device_clock_hours_slow_raises_a_technical_alert() {
     );
     let now = rig.clock.now_ms();
     rig.send_at("ox-1", 20, Some(now), vec![spo2(97)]).await; // the clock was set
-    let alerts = technical(&rig).await;
+    let alerts = payloads(&rig, "device_clock").await;
     assert_eq!(alerts.last().unwrap()["state"], "resolved");
 }
 
@@ -448,12 +443,13 @@ agreed_at = "2026-11-02T10:00:00Z"
 reason = "hypercapnic respiratory failure, target 88-92 %"
 "#;
 
-async fn news2_payloads(rig: &Rig) -> Vec<serde_json::Value> {
+/// The alert messages of `rule` in the outbox, in order.
+async fn payloads(rig: &Rig, rule: &str) -> Vec<serde_json::Value> {
     rig.outbox()
         .await
         .iter()
         .map(|(_, _, p)| serde_json::from_str::<serde_json::Value>(p).unwrap())
-        .filter(|v| v["rule"] == "news2")
+        .filter(|v| v["rule"] == rule)
         .collect()
 }
 
@@ -469,7 +465,7 @@ async fn news2_alert_carries_every_subscore_and_says_which_parameters_are_missin
         obs(Code::Temp, 395, -1),
     ];
     rig.send("ox-1", set).await;
-    let alerts = news2_payloads(&rig).await;
+    let alerts = payloads(&rig, "news2").await;
     assert_eq!(alerts.len(), 1);
     let a = &alerts[0];
     assert_eq!(a["severity"], "high");
@@ -494,11 +490,11 @@ async fn scale_2_is_used_only_for_the_patient_a_clinician_put_on_it() {
     let mut rig = Rig::news2().await;
     rig.send("ox-2", vec![obs(Code::Spo2, 89, 0)]).await;
     assert!(
-        news2_payloads(&rig).await.is_empty(),
+        payloads(&rig, "news2").await.is_empty(),
         "SpO2 89 on scale 2 scores 0"
     );
     rig.send("ox-1", vec![obs(Code::Spo2, 89, 0)]).await;
-    let alerts = news2_payloads(&rig).await;
+    let alerts = payloads(&rig, "news2").await;
     assert_eq!(alerts.len(), 1, "on scale 1 it scores 3: low-medium");
     assert_eq!(alerts[0]["patient"], "p-1");
     assert_eq!(alerts[0]["severity"], "medium");
@@ -514,7 +510,7 @@ async fn an_incomplete_news2_upgrades_but_never_resolves() {
         vec![obs(Code::Spo2, 91, 0), obs(Code::HeartRate, 120, 0)],
     )
     .await;
-    let states: Vec<_> = news2_payloads(&rig)
+    let states: Vec<_> = payloads(&rig, "news2")
         .await
         .iter()
         .map(|a| (a["state"].clone(), a["severity"].clone()))
@@ -536,5 +532,5 @@ async fn an_incomplete_news2_upgrades_but_never_resolves() {
         ],
     )
     .await;
-    assert_eq!(news2_payloads(&rig).await.len(), 2);
+    assert_eq!(payloads(&rig, "news2").await.len(), 2);
 }

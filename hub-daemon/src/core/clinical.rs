@@ -215,21 +215,6 @@ fn apply_baseline(rules: &mut RuleBook, b: &BaselineMessage) {
     }
 }
 
-/// The input slot of a measured parameter (`None` for the categorical ones).
-fn news2_param_slot(
-    i: &mut news2::Inputs,
-    p: news2::Parameter,
-) -> Option<&mut Option<news2::Observed<f64>>> {
-    match p {
-        news2::Parameter::RespRate => Some(&mut i.resp_rate),
-        news2::Parameter::Spo2 => Some(&mut i.spo2),
-        news2::Parameter::BpSys => Some(&mut i.bp_sys),
-        news2::Parameter::Pulse => Some(&mut i.pulse),
-        news2::Parameter::Temp => Some(&mut i.temp),
-        news2::Parameter::AirOrOxygen | news2::Parameter::Consciousness => None,
-    }
-}
-
 /// The NEWS2 slot a measured code fills.
 fn news2_slot(i: &mut news2::Inputs, code: Code) -> Option<&mut Option<news2::Observed<f64>>> {
     Some(match code {
@@ -763,7 +748,6 @@ impl<C: Clock> Core<C> {
                     batch
                         .reminders
                         .push((p.id.clone(), s.name.clone(), slot.due_at, now));
-                    metrics::counter!(m::REMINDERS_SENT).increment(1);
                     let payload = serde_json::json!({
                         "patient": p.id,
                         "schedule": s.name,
@@ -771,10 +755,7 @@ impl<C: Clock> Core<C> {
                         "due": hearth_protocol::json::format_rfc3339_millis(slot.due_at),
                         "message": format!("Time to take your {} reading (due {})", code.as_str().replace('_', " "), slot.label),
                     });
-                    self.push_notice(Notice {
-                        topic: format!("{}/reminders/{}", cfg.sensors.topic_prefix, p.id),
-                        payload: payload.to_string(),
-                    });
+                    self.remind(&p.id, &payload);
                 }
                 let key = format!("clinical:missing:{}", s.name);
                 let slot_key = (p.id.clone(), s.name.clone(), slot.due_at);
@@ -823,9 +804,37 @@ impl<C: Clock> Core<C> {
             // Nothing is scored: the SBARD handover shows every latest value as it came.
             rule.after_ms = 0;
         }
+        let ask_repeat = self.cfg.clinical.news2_confirm.ask_repeat;
+        let o2_fresh_ms = self
+            .cfg
+            .clinical
+            .news2_freshness
+            .windows()
+            .window_ms(news2::Parameter::AirOrOxygen);
+        let inputs = self.news2_inputs.entry(patient.to_string()).or_default();
+        // As the score sees it: oxygen counts only while its check-in is fresh.
+        let on_oxygen = inputs
+            .air_or_oxygen
+            .is_some_and(|o| o.value == AirOrOxygen::Oxygen && now - o.at <= o2_fresh_ms);
+        let Some(slot) = param.code().and_then(|c| news2_slot(inputs, c)) else {
+            return false;
+        };
+        if !value.value.is_finite() || slot.is_some_and(|s| s.at > value.at) {
+            // Not finite (never scored), or older than the value in the score: a late reading never replaces it.
+            return false;
+        }
+        let scored = |o: news2::Observed<f64>| {
+            news2::parameter_score(param, o.value, scale, on_oxygen)
+                .map(|score| confirm::Scored { value: o, score })
+        };
+        let (Some(new), current) = (scored(value), slot.and_then(scored)) else {
+            return false;
+        };
         // One alarm delay per patient and code: the threshold rules' own `for_s` (an agreed baseline's, say 600 s for
-        // a continuous oximeter) holds the NEWS2 value as long, so one re-check confirms both.
+        // a continuous oximeter) holds the NEWS2 value as long, so one re-check confirms both. Looked up only for a
+        // reading that changes the subscore: a steady one is accepted whatever the delay.
         if rule.after_ms > 0
+            && new.score != confirm::base(&rule, current, new)
             && let Some(code) = param.code()
         {
             let longest = self
@@ -840,32 +849,6 @@ impl<C: Clock> Core<C> {
             // `for_s` must not make a held change unconfirmable).
             rule.after_ms = rule.after_ms.max(longest).min(rule.within_ms / 2);
         }
-        let ask_repeat = self.cfg.clinical.news2_confirm.ask_repeat;
-        let o2_fresh_ms = self
-            .cfg
-            .clinical
-            .news2_freshness
-            .windows()
-            .window_ms(news2::Parameter::AirOrOxygen);
-        let inputs = self.news2_inputs.entry(patient.to_string()).or_default();
-        // As the score sees it: oxygen counts only while its check-in is fresh.
-        let on_oxygen = inputs
-            .air_or_oxygen
-            .is_some_and(|o| o.value == AirOrOxygen::Oxygen && now - o.at <= o2_fresh_ms);
-        let Some(slot) = news2_param_slot(inputs, param) else {
-            return false;
-        };
-        if !value.value.is_finite() || slot.is_some_and(|s| s.at > value.at) {
-            // Not finite (never scored), or older than the value in the score: a late reading never replaces it.
-            return false;
-        }
-        let scored = |o: news2::Observed<f64>| {
-            news2::parameter_score(param, o.value, scale, on_oxygen)
-                .map(|score| confirm::Scored { value: o, score })
-        };
-        let (Some(new), current) = (scored(value), slot.and_then(scored)) else {
-            return false;
-        };
         let key = (patient.to_string(), param);
         let held = self.clinic.news2_held.get(&key).copied();
         let (verdict, still_held) = confirm::judge(&rule, current, held, new);
@@ -922,14 +905,18 @@ impl<C: Clock> Core<C> {
             news2::Parameter::Temp => "temperature",
             news2::Parameter::AirOrOxygen | news2::Parameter::Consciousness => return,
         };
-        let due = due.max(now);
-        metrics::counter!(m::REMINDERS_SENT).increment(1);
         let payload = serde_json::json!({
             "patient": patient,
             "repeat": param.as_str(),
-            "due": hearth_protocol::json::format_rfc3339_millis(due),
+            "due": hearth_protocol::json::format_rfc3339_millis(due.max(now)),
             "message": format!("Please rest for a few minutes, then take your {what} reading again"),
         });
+        self.remind(patient, &payload);
+    }
+
+    /// Sends `payload` to the patient's home display on `{prefix}/reminders/{patient}` (schedules and repeat requests).
+    fn remind(&mut self, patient: &str, payload: &serde_json::Value) {
+        metrics::counter!(m::REMINDERS_SENT).increment(1);
         let topic = format!("{}/reminders/{}", self.cfg.sensors.topic_prefix, patient);
         self.push_notice(Notice {
             topic,

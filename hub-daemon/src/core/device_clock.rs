@@ -10,7 +10,7 @@ use std::collections::VecDeque;
 
 use hearth_protocol::json::Severity;
 
-use super::{Core, HOME};
+use super::Core;
 use crate::clock::{Clock, Millis};
 use crate::model::{AlertKind, AlertState, Reading, TimeSource};
 use crate::store::WriteBatch;
@@ -25,31 +25,33 @@ const SPREAD_MS: Millis = 10 * 60_000;
 pub(super) struct Delays(VecDeque<(Millis, Millis)>);
 
 impl Delays {
-    fn push(&mut self, observed_at: Millis, received_at: Millis) {
+    /// Records a reading; returns whether the one before it arrived stale (or there was none, as after a restart).
+    fn push(&mut self, observed_at: Millis, received_at: Millis, stale_ms: Millis) -> bool {
+        let was_late = self.0.back().is_none_or(|p| delay(p) > stale_ms);
         if self.0.len() == RUN {
             self.0.pop_front();
         }
         self.0.push_back((observed_at, received_at));
+        was_late
     }
 
     /// The typical delay if the last `RUN` readings all arrived stale, with about the same delay, and spread out in
     /// arrival as they were in device time (a backlog arrives in a burst, however regular its delays look).
     fn offset(&self, stale_ms: Millis) -> Option<Millis> {
-        if self.0.len() < RUN {
+        if self.0.len() < RUN || self.0.iter().any(|p| delay(p) <= stale_ms) {
             return None;
         }
-        let delays: Vec<Millis> = self.0.iter().map(|(o, r)| r - o).collect();
-        if delays.iter().any(|d| *d <= stale_ms) {
-            return None;
-        }
-        let spread = delays.iter().max()? - delays.iter().min()?;
-        let span = |pick: fn(&(Millis, Millis)) -> Millis| {
-            let (first, last) = (self.0.front().map(pick)?, self.0.back().map(pick)?);
-            Some(last - first)
-        };
-        let (observed, arrived) = (span(|p| p.0)?, span(|p| p.1)?);
-        (spread <= SPREAD_MS && observed > 0 && 2 * arrived >= observed).then(|| delays[RUN / 2])
+        let spread = self.0.iter().map(delay).max()? - self.0.iter().map(delay).min()?;
+        let (first, last) = (self.0.front()?, self.0.back()?);
+        let (observed, arrived) = (last.0 - first.0, last.1 - first.1);
+        (spread <= SPREAD_MS && observed > 0 && 2 * arrived >= observed)
+            .then(|| delay(&self.0[RUN / 2]))
     }
+}
+
+/// Arrival time minus device time.
+fn delay((observed_at, received_at): &(Millis, Millis)) -> Millis {
+    received_at - observed_at
 }
 
 impl<C: Clock> Core<C> {
@@ -61,14 +63,18 @@ impl<C: Clock> Core<C> {
         }
         let stale_ms = (self.cfg.alerting.stale_after_s as Millis) * 1000;
         let delays = self.delays.entry(r.device.clone()).or_default();
-        delays.push(r.observed_at, r.received_at);
+        let was_late = delays.push(r.observed_at, r.received_at, stale_ms);
         let offset = delays.offset(stale_ms);
-        let patient = self
-            .registry
-            .patient(&r.device)
-            .map(str::to_string)
-            .unwrap_or_else(|_| HOME.to_string());
-        let key = (patient, format!("technical:device_clock:{}", r.device));
+        let on_time = r.received_at - r.observed_at <= stale_ms;
+        // An open alert is resolved by the first reading on time after late ones; a device on time throughout has
+        // nothing to check (the common case, on the hot path).
+        if offset.is_none() && !(on_time && was_late) {
+            return;
+        }
+        let key = (
+            self.patient_or_home(&r.device),
+            format!("technical:device_clock:{}", r.device),
+        );
         let open = self.open.contains_key(&key);
         match offset {
             Some(off) if !open => {
@@ -90,7 +96,7 @@ impl<C: Clock> Core<C> {
                     batch,
                 );
             }
-            None if open && r.received_at - r.observed_at <= stale_ms => {
+            None if open && on_time => {
                 let message = format!("device {}: readings arrive on time again", r.device);
                 self.set_state(&key, AlertState::Resolved, message, now, batch);
             }
@@ -114,23 +120,24 @@ mod tests {
         for i in 0..RUN as i64 {
             assert_eq!(slow.offset(stale), None, "not before {RUN} readings");
             let arrived = t0 + i * 30 * MIN;
-            slow.push(arrived - 360 * MIN - i * MIN, arrived);
+            slow.push(arrived - 360 * MIN - i * MIN, arrived, stale);
         }
         assert_eq!(slow.offset(stale), Some(362 * MIN));
         // Four hours of sparse readings delivered at once: delays from 4 h down to 40 min.
         let mut sparse = Delays::default();
         for i in 0..RUN as i64 {
-            sparse.push(t0 - 240 * MIN + i * 50 * MIN, t0 + i * 100);
+            sparse.push(t0 - 240 * MIN + i * 50 * MIN, t0 + i * 100, stale);
         }
         assert_eq!(sparse.offset(stale), None);
         // An oximeter every 30 s, flushed after an hour offline: regular delays, but all arriving in a burst.
         let mut burst = Delays::default();
         for i in 0..RUN as i64 {
-            burst.push(t0 - 60 * MIN + i * 30_000, t0 + i * 50);
+            burst.push(t0 - 60 * MIN + i * 30_000, t0 + i * 50, stale);
         }
         assert_eq!(burst.offset(stale), None);
         let now = t0 + 200 * MIN;
-        slow.push(now - MIN, now);
+        assert!(slow.push(now - MIN, now, stale), "after late ones");
         assert_eq!(slow.offset(stale), None, "one reading on time clears it");
+        assert!(!slow.push(now, now + MIN, stale), "on time after on time");
     }
 }

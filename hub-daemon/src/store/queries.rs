@@ -297,13 +297,5 @@ fn alert_from_row(r: &sqlx::sqlite::SqliteRow) -> Alert {
 
 /// A set of row ids as one JSON array parameter, for `json_each` (SQLite has no array binding).
 fn id_list(ids: &HashSet<i64>) -> String {
-    let mut s = String::from("[");
-    for (i, id) in ids.iter().enumerate() {
-        if i > 0 {
-            s.push(',');
-        }
-        s.push_str(&id.to_string());
-    }
-    s.push(']');
-    s
+    serde_json::to_string(ids).unwrap_or_else(|_| "[]".into())
 }
